@@ -1,0 +1,41 @@
+import type { Knex } from 'knex';
+import type { RefreshTokenRow } from '../tables.js';
+
+export async function insertRefreshToken(
+  trx: Knex,
+  input: { userId: string; familyId: string; tokenHash: string; ttlSeconds: number },
+): Promise<void> {
+  await trx<RefreshTokenRow>('refresh_tokens').insert({
+    user_id: input.userId,
+    family_id: input.familyId,
+    token_hash: input.tokenHash,
+    expires_at: trx.raw(`clock_timestamp() + make_interval(secs => ?)`, [input.ttlSeconds]) as unknown as Date,
+  });
+}
+
+/** Locks the token's row for the rest of `trx` (concurrent rotations serialize). */
+export async function lockRefreshToken(trx: Knex.Transaction, tokenHash: string): Promise<(RefreshTokenRow & { expired: boolean }) | undefined> {
+  return trx<RefreshTokenRow>('refresh_tokens')
+    .select('*', trx.raw('expires_at <= clock_timestamp() as expired'))
+    .where({ token_hash: tokenHash })
+    .forUpdate()
+    .first() as Promise<(RefreshTokenRow & { expired: boolean }) | undefined>;
+}
+
+export async function markRefreshTokenUsed(trx: Knex, id: string): Promise<void> {
+  await trx<RefreshTokenRow>('refresh_tokens').where({ id }).update({ used_at: trx.raw('clock_timestamp()') as unknown as Date });
+}
+
+export async function revokeFamily(db: Knex, familyId: string, reason: string): Promise<number> {
+  return db<RefreshTokenRow>('refresh_tokens')
+    .where({ family_id: familyId })
+    .whereNull('revoked_at')
+    .update({ revoked_at: db.raw('clock_timestamp()') as unknown as Date, revoked_reason: reason });
+}
+
+/** Revokes every session of a user except `keepFamilyId` (change-password). */
+export async function revokeOtherFamilies(db: Knex, userId: string, keepFamilyId: string | null, reason: string): Promise<number> {
+  const q = db<RefreshTokenRow>('refresh_tokens').where({ user_id: userId }).whereNull('revoked_at');
+  if (keepFamilyId) q.whereNot({ family_id: keepFamilyId });
+  return q.update({ revoked_at: db.raw('clock_timestamp()') as unknown as Date, revoked_reason: reason });
+}

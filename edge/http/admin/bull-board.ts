@@ -1,0 +1,126 @@
+/**
+ * Bull Board at /admin/queues, admins only. Operators open it in a browser: the
+ * /admin/login form checks an admin's email and password and sets an HttpOnly,
+ * SameSite=Strict cookie (Secure in production) holding a short-lived token
+ * whose audience differs from access tokens (neither works as the other). API
+ * clients may use an admin's Bearer access token instead.
+ */
+import express, { Router, type Request, type RequestHandler } from 'express';
+import { createBullBoard } from '@bull-board/api';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { ExpressAdapter } from '@bull-board/express';
+import jwt from 'jsonwebtoken';
+import argon2 from 'argon2';
+import { AppError } from '../../../lib/errors.js';
+import { keyForToken, VERIFY_ALGORITHMS } from '../../../lib/jwt.js';
+import { findUserByEmail } from '../../../db/operations/users.js';
+import type { EdgeDeps } from '../deps.js';
+import { limiter } from '../middleware/rate-limit.js';
+
+const COOKIE = 'blytz_admin';
+const COOKIE_TTL_SECONDS = 8 * 3600;
+
+function cookieAudience(deps: EdgeDeps) {
+  return `${deps.config.jwt.audience}:admin-console`;
+}
+
+function adminFromCookie(deps: EdgeDeps, req: Request): { id: string } | null {
+  const token = (req.cookies as Record<string, string> | undefined)?.[COOKIE];
+  if (!token) return null;
+  const key = keyForToken(deps.keys, token);
+  if (!key) return null;
+  try {
+    const p = jwt.verify(token, key, {
+      algorithms: VERIFY_ALGORITHMS,
+      issuer: deps.config.jwt.issuer,
+      audience: cookieAudience(deps),
+    }) as jwt.JwtPayload;
+    return p.role === 'admin' && typeof p.sub === 'string' ? { id: p.sub } : null;
+  } catch {
+    return null;
+  }
+}
+
+const wantsHtml = (req: Request) => (req.headers.accept ?? '').includes('text/html');
+
+export function adminGuard(deps: EdgeDeps): RequestHandler {
+  return (req, res, next) => {
+    if (req.user) {
+      return req.user.role === 'admin' ? next() : next(new AppError('forbidden', 'admins only'));
+    }
+    if (adminFromCookie(deps, req)) return next();
+    if (wantsHtml(req)) return res.redirect(302, '/admin/login');
+    next(new AppError('unauthorized', 'admin sign-in required'));
+  };
+}
+
+const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+function loginPage(message = ''): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Blytz.live operations</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"></head>
+<body style="font-family:system-ui,sans-serif;max-width:22rem;margin:4rem auto">
+<h1>Blytz.live operations</h1>
+${message ? `<p role="alert" style="color:#b00">${escapeHtml(message)}</p>` : ''}
+<form method="post" action="/admin/login">
+<p><label>Email<br><input name="email" type="email" autocomplete="username" required style="width:100%"></label></p>
+<p><label>Password<br><input name="password" type="password" autocomplete="current-password" required style="width:100%"></label></p>
+<p><button type="submit">Sign in</button></p></form></body></html>`;
+}
+
+export function adminRouter(deps: EdgeDeps): Router {
+  const router = Router();
+  const serverAdapter = new ExpressAdapter();
+  serverAdapter.setBasePath('/admin/queues');
+  createBullBoard({
+    queues: [...deps.producer.queues.values()].map((q) => new BullMQAdapter(q)),
+    serverAdapter,
+    options: { uiConfig: { boardTitle: 'Blytz.live queues' } },
+  });
+
+  router.get('/admin/login', (_req, res) => {
+    res.type('html').send(loginPage());
+  });
+  router.post(
+    '/admin/login',
+    limiter(deps, 'admin-login', deps.config.rateLimits.authPerMinute, 'ip'),
+    express.urlencoded({ extended: false, limit: '2kb' }),
+    async (req, res, next) => {
+      try {
+        const body = (req.body ?? {}) as Record<string, unknown>;
+        const email = typeof body.email === 'string' ? body.email.toLowerCase().slice(0, 254) : '';
+        const password = typeof body.password === 'string' ? body.password.slice(0, 128) : '';
+        const user = email ? await findUserByEmail(deps.db, email) : undefined;
+        const ok = user ? await argon2.verify(user.password_hash, password).catch(() => false) : false;
+        if (!user || !ok || user.role !== 'admin') {
+          res.status(401).type('html').send(loginPage('Invalid credentials, or not an admin.'));
+          return;
+        }
+        const token = jwt.sign({ role: 'admin' }, deps.keys.privateKey!, {
+          algorithm: 'RS256',
+          keyid: deps.keys.kid,
+          issuer: deps.config.jwt.issuer,
+          audience: cookieAudience(deps),
+          subject: user.id,
+          expiresIn: COOKIE_TTL_SECONDS,
+        });
+        res.cookie(COOKIE, token, {
+          httpOnly: true,
+          sameSite: 'strict',
+          secure: deps.config.env === 'production',
+          path: '/admin',
+          maxAge: COOKIE_TTL_SECONDS * 1000,
+        });
+        res.redirect(303, '/admin/queues');
+      } catch (err) {
+        next(err);
+      }
+    },
+  );
+  router.post('/admin/logout', (_req, res) => {
+    res.clearCookie(COOKIE, { path: '/admin' });
+    res.redirect(303, '/admin/login');
+  });
+  router.use('/admin/queues', adminGuard(deps), serverAdapter.getRouter() as Router);
+  return router;
+}

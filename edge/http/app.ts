@@ -1,0 +1,105 @@
+/**
+ * createApp(deps) builds the edge's Express app and never listens: main.ts and
+ * the tests do that. The order of middleware is the order a request meets them.
+ */
+import { randomUUID } from 'node:crypto';
+import express, { Router, type Request } from 'express';
+import helmet from 'helmet';
+import cors from 'cors';
+import cookieParser from 'cookie-parser';
+import { pinoHttp } from 'pino-http';
+import type { EdgeDeps } from './deps.js';
+import { authenticate, createPassport } from './middleware/authenticate.js';
+import { errorHandler, notFoundHandler } from './middleware/error-handler.js';
+import { limiter } from './middleware/rate-limit.js';
+import { requestMetrics } from './middleware/request-metrics.js';
+import { mountRoutes, type AnyRoute } from './route.js';
+import { API_BASE, buildOpenApi } from './openapi.js';
+import { opsRouter } from './routes/ops.js';
+import { authRoutes } from './routes/auth.js';
+import { adminRouter } from './admin/bull-board.js';
+
+const UNLIMITED_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,100}$/;
+
+/** Every API route declaration, in one list (the OpenAPI spec is made from it). */
+export function apiRoutes(deps: EdgeDeps): AnyRoute[] {
+  return [...authRoutes(deps)];
+}
+
+export function createApp(deps: EdgeDeps) {
+  const { config } = deps;
+  const app = express();
+  app.disable('x-powered-by');
+  // The hop count of trusted proxies, never `true` (X-Forwarded-For is spoofable).
+  app.set('trust proxy', config.trustProxyHops);
+  app.set('etag', 'strong');
+
+  app.use(
+    pinoHttp({
+      logger: deps.logger,
+      genReqId: (req, res) => {
+        const incoming = req.headers['x-request-id'];
+        const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+        res.setHeader('X-Request-Id', id);
+        return id;
+      },
+      autoLogging: { ignore: (req) => UNLIMITED_PATHS.has(req.url ?? '') },
+      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'info' : 'debug'),
+    }),
+  );
+  app.use(requestMetrics(deps.metrics));
+
+  if (config.env === 'production') {
+    // Behind the platform's TLS proxy: plain HTTP is redirected (health checks excepted).
+    app.use((req, res, next) => {
+      if (req.secure || UNLIMITED_PATHS.has(req.path)) return next();
+      res.redirect(308, `https://${req.headers.host ?? 'localhost'}${req.originalUrl}`);
+    });
+  }
+
+  app.use(
+    helmet({
+      hsts: config.env === 'production' ? { maxAge: 31_536_000, includeSubDomains: true } : false,
+      frameguard: { action: 'deny' },
+      referrerPolicy: { policy: 'no-referrer' },
+      crossOriginResourcePolicy: { policy: 'same-site' },
+      contentSecurityPolicy: {
+        useDefaults: true,
+        directives: { 'frame-ancestors': ["'none'"], 'upgrade-insecure-requests': config.env === 'production' ? [] : null },
+      },
+    }),
+  );
+  app.use(
+    cors({
+      origin: config.corsOrigins.length ? config.corsOrigins : false,
+      methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
+      allowedHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key', 'X-Cart-Token', 'X-Request-Id', 'If-None-Match'],
+      exposedHeaders: ['Retry-After', 'X-Request-Id', 'ETag', 'X-Cart-Token', 'RateLimit', 'RateLimit-Policy'],
+      maxAge: 600,
+    }),
+  );
+
+  const skipUnlimited = (req: Request) => UNLIMITED_PATHS.has(req.path) || req.path.startsWith('/admin/queues');
+  app.use(limiter(deps, 'ip', config.rateLimits.generalPerMinute, 'ip', { skip: skipUnlimited }));
+
+  app.use(express.json({ limit: config.bodyLimit, strict: true }));
+  app.use(cookieParser());
+  app.use(authenticate(createPassport(config, deps.keys)));
+  app.use(limiter(deps, 'user', config.rateLimits.userPerMinute, 'user'));
+
+  const routes = apiRoutes(deps);
+  let spec: object | undefined;
+  app.use(opsRouter(deps, () => (spec ??= buildOpenApi(routes))));
+  app.use(adminRouter(deps));
+
+  const api = Router();
+  api.use('/auth', limiter(deps, 'auth', config.rateLimits.authPerMinute, 'ip'));
+  mountRoutes(api, routes);
+  app.use(API_BASE, api);
+
+  app.use(notFoundHandler);
+  app.use(errorHandler(deps));
+  return app;
+}
+

@@ -1,0 +1,71 @@
+import { randomUUID } from 'node:crypto';
+import type { ErrorRequestHandler, RequestHandler } from 'express';
+import Joi from 'joi';
+import { AppError, fromPostgres } from '../../../lib/errors.js';
+import type { EdgeDeps } from '../deps.js';
+
+/** body-parser's error types, mapped to API errors. */
+function fromBodyParser(err: unknown): AppError | null {
+  const type = (err as { type?: unknown } | null)?.type;
+  switch (type) {
+    case 'entity.too.large':
+      return new AppError('payload_too_large', 'request body is too large');
+    case 'entity.parse.failed':
+      return new AppError('validation_failed', 'request body is not valid JSON');
+    case 'encoding.unsupported':
+    case 'charset.unsupported':
+      return new AppError('unsupported_media_type', 'unsupported body encoding');
+    case 'request.aborted':
+    case 'request.size.invalid':
+    case 'stream.encoding.set':
+    case 'stream.not.readable':
+      return new AppError('validation_failed', 'request body could not be read');
+    default:
+      return null;
+  }
+}
+
+export function toAppError(err: unknown): AppError | null {
+  if (err instanceof AppError) return err;
+  if (err instanceof Joi.ValidationError) {
+    return new AppError(
+      'validation_failed',
+      'request is not valid',
+      err.details.map((d) => ({ path: d.path.join('.'), message: d.message })),
+    );
+  }
+  return fromBodyParser(err) ?? fromPostgres(err);
+}
+
+/**
+ * The one place errors become HTTP: the status and envelope of API.md, never a
+ * stack trace, SQL or library message. Unknown errors are 500 `internal` with an
+ * error id that is also in the log.
+ */
+export function errorHandler(deps: EdgeDeps): ErrorRequestHandler {
+  return (err, req, res, _next) => {
+    let appErr = toAppError(err);
+    if (!appErr) {
+      const errorId = randomUUID();
+      req.log?.error({ err, errorId }, 'unhandled error');
+      appErr = new AppError('internal', `internal error (id ${errorId})`);
+    } else if (appErr.status >= 500) {
+      req.log?.warn({ err }, 'request failed');
+    }
+    deps.metrics.errors.inc({ code: appErr.code, status: String(appErr.status) });
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    for (const [k, v] of Object.entries(appErr.headers ?? {})) res.setHeader(k, v);
+    const body: { error: { code: string; message: string; details?: unknown } } = {
+      error: { code: appErr.code, message: appErr.message },
+    };
+    if (appErr.details?.length) body.error.details = appErr.details;
+    res.status(appErr.status).json(body);
+  };
+}
+
+export const notFoundHandler: RequestHandler = (_req, _res, next) => {
+  next(new AppError('not_found', 'no such route'));
+};

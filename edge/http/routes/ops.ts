@@ -1,0 +1,67 @@
+import { Router, type RequestHandler } from 'express';
+import swaggerUi from 'swagger-ui-express';
+import type { EdgeDeps } from '../deps.js';
+import { AppError } from '../../../lib/errors.js';
+
+/** Resolves `fn` or rejects after `ms`, so a hung dependency fails the check. */
+export async function within<T>(ms: number, fn: () => Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      fn(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('timeout')), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Postgres and Redis reachability, as /readyz reports it. */
+export async function readiness(deps: Pick<EdgeDeps, 'db' | 'redis'>) {
+  const check = async (fn: () => Promise<unknown>) => {
+    try {
+      await within(2_000, fn);
+      return 'ok' as const;
+    } catch {
+      return 'down' as const;
+    }
+  };
+  const [postgres, redis] = await Promise.all([check(() => deps.db.raw('select 1')), check(() => deps.redis.ping())]);
+  return { ok: postgres === 'ok' && redis === 'ok', checks: { postgres, redis } };
+}
+
+/** /healthz, /readyz, /metrics, /.well-known/jwks.json, /openapi.json and /docs. */
+export function opsRouter(deps: EdgeDeps, spec: () => object): Router {
+  const router = Router();
+  router.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  router.get('/readyz', async (_req, res) => {
+    const { ok, checks } = await readiness(deps);
+    const ready = ok && !deps.state.shuttingDown;
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready', checks, shuttingDown: deps.state.shuttingDown });
+  });
+  const metricsAuth: RequestHandler = (req, _res, next) => {
+    if (!deps.config.metricsToken) return next();
+    if (req.headers.authorization === `Bearer ${deps.config.metricsToken}`) return next();
+    next(new AppError('unauthorized', 'metrics token required'));
+  };
+  router.get('/metrics', metricsAuth, async (_req, res) => {
+    res.setHeader('Content-Type', deps.metrics.registry.contentType);
+    res.send(await deps.metrics.registry.metrics());
+  });
+  router.get('/.well-known/jwks.json', (_req, res) => {
+    res.setHeader('Cache-Control', 'public, max-age=300');
+    res.json({ keys: deps.keys.jwks });
+  });
+  router.get('/openapi.json', (_req, res) => {
+    res.json(spec());
+  });
+  router.use('/docs', swaggerUi.serveFiles(undefined, { swaggerUrl: '/openapi.json' }), swaggerUi.setup(undefined, {
+    swaggerUrl: '/openapi.json',
+    customSiteTitle: 'Blytz.live API',
+  }));
+  return router;
+}

@@ -1,0 +1,23 @@
+/** Joi building blocks shared by route declarations. */
+import Joi from 'joi';
+
+export const uuid = () => Joi.string().guid({ version: ['uuidv4', 'uuidv5', 'uuidv7'] });
+export const email = () => Joi.string().email({ tlds: { allow: false } }).max(254);
+export const password = () => Joi.string().min(8).max(128);
+// Printable text without control characters.
+export const text = (max: number) => Joi.string().min(1).max(max).pattern(/^[^\p{Cc}]+$/u, 'no control characters');
+export const isoDate = () => Joi.string().isoDate();
+
+export const userSchema = Joi.object({
+  id: uuid(),
+  email: Joi.string(),
+  name: Joi.string(),
+  role: Joi.string().valid('buyer', 'seller', 'admin'),
+  createdAt: isoDate(),
+});
+
+export const sessionSchema = Joi.object({
+  accessToken: Joi.string(),
+  refreshToken: Joi.string(),
+  expiresIn: Joi.number().integer().description('seconds until the access token expires'),
+});

@@ -1,0 +1,62 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Config } from '../../lib/env.js';
+import type { Logger } from '../../lib/logger.js';
+import { createRedis, waitForRedis } from '../../lib/redis.js';
+import { loadKeys } from '../../lib/jwt.js';
+import { createDb } from '../../db/client.js';
+import { Producer } from '../../queues/producer.js';
+import { createApp } from './app.js';
+import type { EdgeDeps } from './deps.js';
+import { createEdgeMetrics } from './metrics.js';
+
+export interface RunningEdge {
+  url: string;
+  port: number;
+  deps: EdgeDeps;
+  server: http.Server;
+  /** Stop intake, let in-flight requests finish, then close queues and pools. */
+  close: () => Promise<void>;
+}
+
+/** Builds the edge's dependencies and listens on config.port (0: any free port). */
+export async function startEdge(config: Config, logger: Logger): Promise<RunningEdge> {
+  const redis = createRedis(config, 'command');
+  redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
+  await waitForRedis(redis, 10_000);
+  const db = createDb(config);
+  const deps: EdgeDeps = {
+    config,
+    logger,
+    db,
+    redis,
+    producer: new Producer(redis, config.redis.prefix),
+    keys: loadKeys(config),
+    metrics: createEdgeMetrics(),
+    state: { shuttingDown: false },
+  };
+  const app = createApp(deps);
+  const server = http.createServer(app);
+  // Slightly above common load balancer idle timeouts, so the LB closes first.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+  server.requestTimeout = 30_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      deps.state.shuttingDown = true;
+      const drained = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      await drained;
+      await deps.producer.close();
+      await redis.quit().catch(() => redis.disconnect());
+      await db.destroy();
+    })());
+  return { url: `http://${host}:${port}`, port, deps, server, close };
+}

@@ -1,0 +1,178 @@
+/**
+ * Accounts and sessions. A session is a refresh-token family: login starts one,
+ * every refresh rotates within it, reuse of a rotated token revokes it, logout and
+ * change-password revoke families. Access tokens are short-lived RS256 JWTs.
+ */
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import argon2 from 'argon2';
+import type { Knex } from 'knex';
+import { AppError, conflict, unauthorized } from '../../../lib/errors.js';
+import { signAccessToken } from '../../../lib/jwt.js';
+import type { Role, UserRow } from '../../../db/tables.js';
+import { findUserByEmail, findUserById, insertUser, toPublicUser, updatePasswordHash } from '../../../db/operations/users.js';
+import {
+  insertRefreshToken,
+  lockRefreshToken,
+  markRefreshTokenUsed,
+  revokeFamily,
+  revokeOtherFamilies,
+} from '../../../db/operations/refresh-tokens.js';
+import type { EdgeDeps } from '../deps.js';
+import type { Config } from '../../../lib/env.js';
+
+export interface Session {
+  accessToken: string;
+  refreshToken: string;
+  expiresIn: number;
+}
+
+const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+
+export function hashPassword(config: Config, password: string): Promise<string> {
+  return argon2.hash(password, { type: argon2.argon2id, ...config.passwordHash });
+}
+
+// Verified against when the email is unknown, so both failures take as long.
+let dummyHash: Promise<string> | undefined;
+
+async function verifyPassword(config: Config, hash: string | undefined, password: string): Promise<boolean> {
+  dummyHash ??= hashPassword(config, randomUUID());
+  try {
+    const ok = await argon2.verify(hash ?? (await dummyHash), password);
+    return ok && hash !== undefined;
+  } catch {
+    return false;
+  }
+}
+
+async function startSession(deps: EdgeDeps, trx: Knex, user: UserRow, familyId: string = randomUUID()): Promise<Session> {
+  const refreshToken = randomBytes(32).toString('base64url');
+  await insertRefreshToken(trx, {
+    userId: user.id,
+    familyId,
+    tokenHash: sha256(refreshToken),
+    ttlSeconds: deps.config.jwt.refreshTtlSeconds,
+  });
+  const accessToken = signAccessToken(deps.keys, deps.config, { id: user.id, role: user.role, name: user.name, sid: familyId });
+  return { accessToken, refreshToken, expiresIn: deps.config.jwt.accessTtlSeconds };
+}
+
+async function notify(deps: EdgeDeps, userId: string, kind: 'welcome' | 'password_changed'): Promise<void> {
+  try {
+    await deps.producer.enqueue('notification.send', { notificationId: randomUUID(), userId, kind });
+  } catch (err) {
+    // The account change is committed; a lost courtesy notification must not undo it.
+    deps.logger.warn({ err, userId, kind }, 'notification not enqueued');
+  }
+}
+
+export async function register(deps: EdgeDeps, input: { email: string; password: string; name: string; role: Role }) {
+  const passwordHash = await hashPassword(deps.config, input.password);
+  const result = await deps.db.transaction(async (trx) => {
+    const existing = await findUserByEmail(trx, input.email);
+    if (existing) throw conflict('an account with this email already exists');
+    const user = await insertUser(trx, { email: input.email, name: input.name, role: input.role, passwordHash });
+    return { user, session: await startSession(deps, trx, user) };
+  });
+  await notify(deps, result.user.id, 'welcome');
+  return { user: toPublicUser(result.user), ...result.session };
+}
+
+function failedLoginKey(deps: EdgeDeps, email: string): string {
+  return `${deps.config.redis.prefix}:auth:failed:${sha256(email)}`;
+}
+
+/** Refuses with 429 while an account has had too many failed logins this hour. */
+async function checkFailedLogins(deps: EdgeDeps, email: string): Promise<void> {
+  try {
+    const key = failedLoginKey(deps, email);
+    const [count, ttl] = await Promise.all([deps.redis.get(key), deps.redis.ttl(key)]);
+    if (Number(count ?? 0) >= deps.config.rateLimits.failedLoginsPerHour) {
+      throw new AppError('rate_limited', 'too many failed logins for this account, try again later', undefined, {
+        'Retry-After': String(Math.max(1, ttl)),
+      });
+    }
+  } catch (err) {
+    if (err instanceof AppError) throw err;
+    deps.logger.warn({ err }, 'failed-login counter unavailable');
+  }
+}
+
+async function recordFailedLogin(deps: EdgeDeps, email: string): Promise<void> {
+  try {
+    const key = failedLoginKey(deps, email);
+    await deps.redis.multi().incr(key).expire(key, 3600, 'NX').exec();
+  } catch (err) {
+    deps.logger.warn({ err }, 'failed-login counter unavailable');
+  }
+}
+
+export async function login(deps: EdgeDeps, input: { email: string; password: string }) {
+  await checkFailedLogins(deps, input.email);
+  const user = await findUserByEmail(deps.db, input.email);
+  const ok = await verifyPassword(deps.config, user?.password_hash, input.password);
+  if (!user || !ok) {
+    await recordFailedLogin(deps, input.email);
+    throw unauthorized('invalid email or password');
+  }
+  await deps.redis.del(failedLoginKey(deps, input.email)).catch(() => undefined);
+  const session = await deps.db.transaction((trx) => startSession(deps, trx, user));
+  return { user: toPublicUser(user), ...session };
+}
+
+/**
+ * Rotates a refresh token. The row is locked, so two concurrent refreshes with one
+ * token serialize: the first rotates, the second is a reuse and revokes the family.
+ */
+export async function refresh(deps: EdgeDeps, refreshToken: string): Promise<Session> {
+  const outcome = await deps.db.transaction(async (trx) => {
+    const row = await lockRefreshToken(trx, sha256(refreshToken));
+    if (!row) return { error: 'invalid refresh token' } as const;
+    if (row.used_at || row.revoked_at) {
+      await revokeFamily(trx, row.family_id, 'reuse');
+      return { error: 'refresh token already used; the session is revoked', familyRevoked: row.family_id } as const;
+    }
+    if (row.expired) return { error: 'refresh token expired' } as const;
+    const user = await findUserById(trx, row.user_id);
+    if (!user) return { error: 'invalid refresh token' } as const;
+    await markRefreshTokenUsed(trx, row.id);
+    return { session: await startSession(deps, trx, user, row.family_id) } as const;
+  });
+  if ('error' in outcome) {
+    if ('familyRevoked' in outcome) deps.logger.warn({ familyId: outcome.familyRevoked }, 'refresh token reuse: family revoked');
+    throw unauthorized(outcome.error);
+  }
+  return outcome.session;
+}
+
+/** Ends the session the refresh token belongs to, if it is the caller's. */
+export async function logout(deps: EdgeDeps, userId: string, refreshToken: string): Promise<void> {
+  await deps.db.transaction(async (trx) => {
+    const row = await lockRefreshToken(trx, sha256(refreshToken));
+    if (row && row.user_id === userId) await revokeFamily(trx, row.family_id, 'logout');
+  });
+}
+
+export async function changePassword(
+  deps: EdgeDeps,
+  caller: { id: string; sid: string },
+  input: { currentPassword: string; newPassword: string },
+): Promise<void> {
+  const user = await findUserById(deps.db, caller.id);
+  if (!user) throw unauthorized();
+  if (!(await verifyPassword(deps.config, user.password_hash, input.currentPassword))) {
+    throw new AppError('validation_failed', 'current password is wrong', [{ path: 'body.currentPassword', message: 'does not match' }]);
+  }
+  const hash = await hashPassword(deps.config, input.newPassword);
+  await deps.db.transaction(async (trx) => {
+    await updatePasswordHash(trx, user.id, hash);
+    await revokeOtherFamilies(trx, user.id, caller.sid, 'password_changed');
+  });
+  await notify(deps, user.id, 'password_changed');
+}
+
+export async function profile(deps: EdgeDeps, userId: string) {
+  const user = await findUserById(deps.db, userId);
+  if (!user) throw unauthorized('this account no longer exists');
+  return toPublicUser(user);
+}

@@ -1,0 +1,69 @@
+/**
+ * One error hierarchy with stable codes; edge/http/middleware/error-handler.ts maps
+ * it to HTTP in one place. Tests assert on `code`, never on message text.
+ */
+export type ErrorCode =
+  | 'validation_failed'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'not_found'
+  | 'conflict'
+  | 'payload_too_large'
+  | 'unsupported_media_type'
+  | 'rate_limited'
+  | 'service_unavailable'
+  | 'internal';
+
+const STATUS: Record<ErrorCode, number> = {
+  validation_failed: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  rate_limited: 429,
+  service_unavailable: 503,
+  internal: 500,
+};
+
+export interface ErrorDetail {
+  path?: string;
+  message: string;
+}
+
+export class AppError extends Error {
+  override name = 'AppError';
+  readonly status: number;
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details?: ErrorDetail[],
+    readonly headers?: Record<string, string>,
+  ) {
+    super(message);
+    this.status = STATUS[code];
+  }
+}
+
+export const notFound = (what = 'resource') => new AppError('not_found', `${what} not found`);
+export const unauthorized = (message = 'authentication required') => new AppError('unauthorized', message);
+export const forbidden = (message = 'not allowed') => new AppError('forbidden', message);
+export const conflict = (message: string) => new AppError('conflict', message);
+
+/** Postgres error codes that are the client's fault, mapped to API errors. */
+export function fromPostgres(err: unknown): AppError | null {
+  const code = (err as { code?: unknown } | null)?.code;
+  switch (code) {
+    case '23505':
+      return conflict('already exists');
+    case '23503':
+      return new AppError('validation_failed', 'a referenced resource does not exist');
+    case '22P02':
+      return new AppError('validation_failed', 'malformed identifier');
+    case '57014':
+      return new AppError('service_unavailable', 'the request took too long, try again');
+    default:
+      return null;
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * RS256 access tokens. Keys come from JWT_PRIVATE_KEY (PEM) in production; in
+ * development and tests a key pair is generated once and kept in JWT_DEV_KEYS_DIR
+ * so every process on the machine (edge, broadcaster, tests) shares it. The
+ * `kid` is the key's RFC 7638 JWK thumbprint. Verification accepts RS256 only,
+ * with a known `kid`, the configured issuer and audience.
+ */
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import jwt from 'jsonwebtoken';
+import type { Config } from './env.js';
+import type { Role } from '../db/tables.js';
+
+export interface PublicJwk {
+  kty: 'RSA';
+  n: string;
+  e: string;
+  kid: string;
+  alg: 'RS256';
+  use: 'sig';
+}
+
+export interface KeySet {
+  kid: string;
+  privateKey: KeyObject | null;
+  publicKeys: Map<string, KeyObject>;
+  jwks: PublicJwk[];
+}
+
+/** What an access token says about its holder. */
+export interface AccessClaims {
+  id: string;
+  role: Role;
+  name: string;
+  /** The refresh-token family (login session) this token was issued for. */
+  sid: string;
+}
+
+function thumbprint(key: KeyObject): { kid: string; jwk: { n: string; e: string } } {
+  const jwk = key.export({ format: 'jwk' }) as { n: string; e: string };
+  const canonical = JSON.stringify({ e: jwk.e, kty: 'RSA', n: jwk.n });
+  return { kid: createHash('sha256').update(canonical).digest('base64url'), jwk };
+}
+
+function devPrivateKeyPem(dir: string): string {
+  const file = path.resolve(dir, 'jwt-private.pem');
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    const tmp = `${file}.${process.pid}.${randomUUID()}`;
+    fs.writeFileSync(tmp, pem, { mode: 0o600 });
+    try {
+      fs.linkSync(tmp, file); // atomic: the first process to link wins
+    } catch {
+      /* another process created it first */
+    }
+    fs.unlinkSync(tmp);
+    return fs.readFileSync(file, 'utf8');
+  }
+}
+
+export function loadKeys(config: Config): KeySet {
+  const pem = config.jwt.privateKey ?? devPrivateKeyPem(config.jwt.devKeysDir);
+  const privateKey = createPrivateKey(pem);
+  if (privateKey.asymmetricKeyType !== 'rsa') throw new Error('JWT_PRIVATE_KEY must be an RSA key');
+  const publicKeys = new Map<string, KeyObject>();
+  const jwks: PublicJwk[] = [];
+  const current = thumbprint(createPublicKey(privateKey));
+  for (const key of [createPublicKey(privateKey), ...config.jwt.previousPublicKeys.map((p) => createPublicKey(p))]) {
+    const { kid, jwk } = thumbprint(key);
+    if (publicKeys.has(kid)) continue;
+    publicKeys.set(kid, key);
+    jwks.push({ kty: 'RSA', n: jwk.n, e: jwk.e, kid, alg: 'RS256', use: 'sig' });
+  }
+  return { kid: current.kid, privateKey, publicKeys, jwks };
+}
+
+export function signAccessToken(keys: KeySet, config: Config, claims: AccessClaims): string {
+  if (!keys.privateKey) throw new Error('no signing key');
+  return jwt.sign({ role: claims.role, name: claims.name, sid: claims.sid }, keys.privateKey, {
+    algorithm: 'RS256',
+    keyid: keys.kid,
+    issuer: config.jwt.issuer,
+    audience: config.jwt.audience,
+    subject: claims.id,
+    expiresIn: config.jwt.accessTtlSeconds,
+    jwtid: randomUUID(),
+  });
+}
+
+export const VERIFY_ALGORITHMS: jwt.Algorithm[] = ['RS256'];
+
+/** The public key for a token's `kid`, or null (unknown kid, bad header). */
+export function keyForToken(keys: KeySet, token: string): KeyObject | null {
+  const decoded = jwt.decode(token, { complete: true });
+  if (!decoded || typeof decoded === 'string') return null;
+  const { alg, kid } = decoded.header;
+  if (alg !== 'RS256' || typeof kid !== 'string') return null;
+  return keys.publicKeys.get(kid) ?? null;
+}
+
+/** Turns a verified payload into claims, or null when it lacks what we issue. */
+export function claimsFromPayload(payload: unknown): AccessClaims | null {
+  if (!payload || typeof payload !== 'object') return null;
+  const p = payload as Record<string, unknown>;
+  const roles: Role[] = ['buyer', 'seller', 'admin'];
+  if (typeof p.sub !== 'string' || typeof p.sid !== 'string' || typeof p.name !== 'string') return null;
+  if (!roles.includes(p.role as Role)) return null;
+  return { id: p.sub, role: p.role as Role, name: p.name, sid: p.sid };
+}
+
+/** Verifies an access token (RS256 only, known kid, iss, aud, exp); null if invalid. */
+export function verifyAccessToken(keys: KeySet, config: Config, token: string): AccessClaims | null {
+  const key = keyForToken(keys, token);
+  if (!key) return null;
+  try {
+    const payload = jwt.verify(token, key, {
+      algorithms: VERIFY_ALGORITHMS,
+      issuer: config.jwt.issuer,
+      audience: config.jwt.audience,
+    });
+    return claimsFromPayload(payload);
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,40 @@
+import type { Logger } from './logger.js';
+
+export type ShutdownStep = { name: string; run: () => Promise<unknown> | unknown };
+
+/**
+ * Phased, idempotent shutdown with a deadline: steps run in order (stop intake,
+ * drain, close queues, close pools); if they have not finished after `graceMs`
+ * the process exits anyway with code 1.
+ */
+export function installShutdown(logger: Logger, graceMs: number, steps: ShutdownStep[]): () => Promise<void> {
+  let running: Promise<void> | undefined;
+  const shutdown = (signal = 'manual'): Promise<void> => {
+    running ??= (async () => {
+      logger.info({ signal }, 'shutting down');
+      const deadline = setTimeout(() => {
+        logger.error({ graceMs }, 'shutdown deadline passed, exiting');
+        process.exit(1);
+      }, graceMs);
+      deadline.unref();
+      let failed = false;
+      for (const step of steps) {
+        try {
+          await step.run();
+          logger.debug({ step: step.name }, 'shutdown step done');
+        } catch (err) {
+          failed = true;
+          logger.error({ err, step: step.name }, 'shutdown step failed');
+        }
+      }
+      clearTimeout(deadline);
+      logger.info('shutdown complete');
+      logger.flush?.();
+      process.exitCode = failed ? 1 : 0;
+    })();
+    return running;
+  };
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+  return () => shutdown();
+}

@@ -1,0 +1,10 @@
+import type { JobName, JobPayloads } from '../queues/jobs.js';
+import type { WorkerContext } from './context.js';
+import { notificationSend } from './handlers/notification-send.js';
+
+export type Handler<N extends JobName> = (ctx: WorkerContext, data: JobPayloads[N]) => Promise<unknown>;
+
+/** Every job name → its handler. A missing handler fails to compile. */
+export const HANDLERS: { [N in JobName]: Handler<N> } = {
+  'notification.send': notificationSend,
+};

@@ -1,0 +1,66 @@
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { JOB_QUEUE, JOB_SCHEMAS, type JobName } from '../queues/jobs.js';
+import { QUEUE_NAMES, queuePrefix, type QueueName } from '../queues/names.js';
+import { createRedis, type Redis } from '../lib/redis.js';
+import type { WorkerContext } from './context.js';
+import { HANDLERS, type Handler } from './registry.js';
+
+/** Per-queue worker settings (see queues/options.ts for job options). */
+const CONCURRENCY: { [Q in QueueName]: number } = {
+  notifications: 8,
+};
+
+function isJobName(name: string): name is JobName {
+  return Object.hasOwn(HANDLERS, name);
+}
+
+/** Refuses to start when the job contract and the handler registry disagree. */
+export function checkRegistry(): void {
+  for (const name of Object.keys(JOB_QUEUE)) {
+    if (!isJobName(name)) throw new Error(`job ${name} has no handler`);
+  }
+  for (const name of Object.keys(HANDLERS)) {
+    if (!Object.hasOwn(JOB_QUEUE, name)) throw new Error(`handler ${name} has no queue`);
+  }
+}
+
+async function runJob(ctx: WorkerContext, job: Job): Promise<unknown> {
+  if (!isJobName(job.name)) throw new UnrecoverableError(`unknown job ${job.name}`);
+  const name: JobName = job.name;
+  const { error, value } = JOB_SCHEMAS[name].validate(job.data);
+  if (error) throw new UnrecoverableError(`malformed ${name} payload: ${error.message}`);
+  const handler = HANDLERS[name] as Handler<typeof name>;
+  return handler(ctx, value);
+}
+
+export interface RunningWorkers {
+  workers: Worker[];
+  /** Waits for jobs in flight, then closes the workers' own connections. */
+  close: () => Promise<void>;
+}
+
+/** Starts one BullMQ worker per queue in `queues`. */
+export function startWorkers(ctx: WorkerContext, queues: readonly QueueName[] = QUEUE_NAMES): RunningWorkers {
+  checkRegistry();
+  const connections: Redis[] = [];
+  const workers = queues.map((queue) => {
+    const connection = createRedis(ctx.config, 'blocking');
+    connection.on('error', () => undefined); // reported through the worker's 'error' event
+    connections.push(connection);
+    const worker = new Worker(queue, (job) => runJob(ctx, job), {
+      connection,
+      prefix: queuePrefix(ctx.config.redis.prefix, queue),
+      concurrency: CONCURRENCY[queue],
+    });
+    worker.on('failed', (job, err) => ctx.logger.warn({ queue, jobId: job?.id, name: job?.name, err: err.message }, 'job failed'));
+    worker.on('error', (err) => ctx.logger.error({ queue, err: err.message }, 'worker error'));
+    return worker;
+  });
+  return {
+    workers,
+    close: async () => {
+      await Promise.all(workers.map((w) => w.close()));
+      await Promise.all(connections.map((c) => c.quit().catch(() => c.disconnect())));
+    },
+  };
+}
