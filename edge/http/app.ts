@@ -17,6 +17,8 @@ import { mountRoutes, type AnyRoute } from './route.js';
 import { API_BASE, buildOpenApi } from './openapi.js';
 import { opsRouter } from './routes/ops.js';
 import { authRoutes } from './routes/auth.js';
+import { notificationRoutes } from './routes/notifications.js';
+import { adminUserRoutes } from './routes/admin-users.js';
 import { adminRouter } from './admin/bull-board.js';
 
 const UNLIMITED_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
@@ -24,7 +26,7 @@ const REQUEST_ID = /^[A-Za-z0-9._-]{1,100}$/;
 
 /** Every API route declaration, in one list (the OpenAPI spec is made from it). */
 export function apiRoutes(deps: EdgeDeps): AnyRoute[] {
-  return [...authRoutes(deps)];
+  return [...authRoutes(deps), ...notificationRoutes(deps), ...adminUserRoutes(deps)];
 }
 
 export function createApp(deps: EdgeDeps) {

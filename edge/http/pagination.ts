@@ -1,0 +1,25 @@
+/**
+ * Opaque keyset cursors: base64url of a small JSON tuple. A cursor that does not
+ * decode to the expected shape is a 400, never a 500.
+ */
+import Joi from 'joi';
+import { AppError } from '../../lib/errors.js';
+
+export const limitSchema = () => Joi.number().integer().min(1).max(100).default(20);
+export const cursorSchema = () => Joi.string().max(512).pattern(/^[A-Za-z0-9_-]+$/);
+
+export function encodeCursor(values: (string | number)[]): string {
+  return Buffer.from(JSON.stringify(values)).toString('base64url');
+}
+
+export function decodeCursor<T>(cursor: string | undefined, schema: Joi.Schema<T>): T | null {
+  if (cursor === undefined) return null;
+  try {
+    const parsed: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    const { value, error } = schema.validate(parsed, { convert: false });
+    if (!error) return value;
+  } catch {
+    /* fall through */
+  }
+  throw new AppError('validation_failed', 'malformed cursor', [{ path: 'query.cursor', message: 'is not a cursor this API issued' }]);
+}

@@ -1,0 +1,104 @@
+/**
+ * One running system per test file: its own database (cloned from the migrated
+ * template), its own Redis key prefix, the edge on a free port, and, when asked,
+ * the workers and the broadcaster, all in this process over real connections.
+ */
+import type { TestFn } from 'ava';
+import type { Knex } from 'knex';
+import type { Config } from '../../lib/env.js';
+import { createLogger } from '../../lib/logger.js';
+import { createRedis, type Redis } from '../../lib/redis.js';
+import { createDb } from '../../db/client.js';
+import { startEdge, type RunningEdge } from '../../edge/http/server.js';
+import { startBroadcaster, type RunningBroadcaster } from '../../edge/ws/server.js';
+import { startWorkers, type RunningWorkers } from '../../workers/runner.js';
+import { hashPassword } from '../../edge/http/services/auth.js';
+import { insertUser } from '../../db/operations/users.js';
+import type { Role } from '../../db/tables.js';
+import { testConfig, uniqueId } from './config.js';
+import { createTestDatabase } from './db.js';
+import { deleteKeys } from './redis.js';
+import { client, type Client } from './http.js';
+
+export interface System {
+  config: Config;
+  env: Record<string, string>;
+  edge: RunningEdge;
+  api: Client;
+  db: Knex;
+  redis: Redis;
+  workers?: RunningWorkers;
+  broadcaster?: RunningBroadcaster;
+}
+
+export interface SystemOptions {
+  env?: Record<string, string>;
+  workers?: boolean;
+  broadcaster?: boolean;
+}
+
+export interface TestUser {
+  id: string;
+  email: string;
+  name: string;
+  role: Role;
+  password: string;
+  accessToken: string;
+  refreshToken: string;
+}
+
+let counter = 0;
+
+/** Registers the before/after hooks on `test` and returns a getter for the system. */
+export function useSystem(test: TestFn, options: SystemOptions = {}): () => System {
+  let system: System | undefined;
+  let dropDb: (() => Promise<void>) | undefined;
+  test.before(async () => {
+    const database = await createTestDatabase();
+    dropDb = database.drop;
+    const env = { DB_NAME: database.name, REDIS_PREFIX: uniqueId('t'), ...(options.env ?? {}) };
+    const config = testConfig(env);
+    const logger = createLogger('test', config.logLevel);
+    const edge = await startEdge(config, logger);
+    const db = createDb(config, { poolMax: 4 });
+    const redis = createRedis(config, 'blocking');
+    const workers = options.workers ? startWorkers({ config, logger, db, redis }) : undefined;
+    const broadcaster = options.broadcaster ? await startBroadcaster(config, logger) : undefined;
+    system = { config, env, edge, api: client(edge.url), db, redis, workers, broadcaster };
+  });
+  test.after.always(async () => {
+    if (system) {
+      await system.broadcaster?.close();
+      await system.workers?.close();
+      await system.edge.close();
+      await deleteKeys(system.config, system.config.redis.prefix);
+      system.redis.disconnect();
+      await system.db.destroy();
+    }
+    await dropDb?.();
+  });
+  return () => {
+    if (!system) throw new Error('system not started');
+    return system;
+  };
+}
+
+/** Registers a user over HTTP (buyer or seller). */
+export async function registerUser(sys: System, role: 'buyer' | 'seller' = 'buyer', password = 'correct horse battery'): Promise<TestUser> {
+  const n = ++counter;
+  const email = `user${n}.${process.pid}.${Date.now()}@example.com`;
+  const name = `User ${n}`;
+  const res = await sys.api.post('/api/v1/auth/register', { email, password, name, role });
+  if (res.status !== 201) throw new Error(`register failed: ${res.status} ${res.text}`);
+  return { id: res.body.user.id, email, name, role, password, accessToken: res.body.accessToken, refreshToken: res.body.refreshToken };
+}
+
+/** Creates an admin directly in the database (as scripts/create-admin does) and signs in. */
+export async function createAdmin(sys: System, password = 'admin password 1'): Promise<TestUser> {
+  const n = ++counter;
+  const email = `admin${n}.${process.pid}.${Date.now()}@example.com`;
+  const user = await insertUser(sys.db, { email, name: `Admin ${n}`, role: 'admin', passwordHash: await hashPassword(sys.config, password) });
+  const res = await sys.api.post('/api/v1/auth/login', { email, password });
+  if (res.status !== 200) throw new Error(`admin login failed: ${res.status} ${res.text}`);
+  return { id: user.id, email, name: user.name, role: 'admin', password, accessToken: res.body.accessToken, refreshToken: res.body.refreshToken };
+}
