@@ -1,0 +1,96 @@
+import test from 'ava';
+import { randomUUID } from 'node:crypto';
+import { WebSocket } from 'ws';
+import { registerUser, useSystem, type System } from '../helpers/system.js';
+import { notificationSend } from '../../workers/handlers/notification-send.js';
+import { createLogger } from '../../lib/logger.js';
+import { userEventsStream } from '../../queues/streams.js';
+
+const system = useSystem(test, { workers: true, broadcaster: true });
+
+async function waitFor<T>(fn: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > until) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function connect(sys: System, token: string): Promise<{ ws: WebSocket; frames: Record<string, unknown>[] }> {
+  const ws = new WebSocket(`${sys.broadcaster!.url}?token=${token}`);
+  const frames: Record<string, unknown>[] = [];
+  ws.on('message', (data) => frames.push(JSON.parse(data.toString())));
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+  // The first pong proves the connection is subscribed to its private events.
+  ws.send(JSON.stringify({ type: 'ping' }));
+  await waitFor(async () => (frames.some((f) => f.type === 'pong') ? true : undefined));
+  return { ws, frames };
+}
+
+test('register enqueues a welcome notification that a worker stores once', async (t) => {
+  const sys = system();
+  const u = await registerUser(sys);
+  const row = await waitFor(() => sys.db('notifications').where({ user_id: u.id, kind: 'welcome' }).first());
+  t.is(row.kind, 'welcome');
+  const list = await sys.api.get('/api/v1/notifications', { token: u.accessToken });
+  t.is(list.status, 200);
+  t.is(list.body.data.length, 1);
+  t.is(list.body.data[0].id, row.id);
+  t.is(list.body.nextCursor, null);
+});
+
+test('a private notification reaches only its user, live over the WebSocket', async (t) => {
+  const sys = system();
+  const alice = await registerUser(sys);
+  const bob = await registerUser(sys);
+  const a = await connect(sys, alice.accessToken);
+  const b = await connect(sys, bob.accessToken);
+  const anon = new WebSocket(sys.broadcaster!.url);
+  const anonFrames: unknown[] = [];
+  anon.on('message', (d) => anonFrames.push(JSON.parse(d.toString())));
+  await new Promise((r) => anon.once('open', r));
+
+  const res = await sys.api.post('/api/v1/auth/change-password', { currentPassword: alice.password, newPassword: 'another password' }, { token: alice.accessToken });
+  t.is(res.status, 204);
+  const got = await waitFor(async () => a.frames.find((f) => f.type === 'notification' && f.kind === 'password_changed'));
+  t.is(typeof got.id, 'string');
+  await new Promise((r) => setTimeout(r, 200));
+  t.false(b.frames.some((f) => f.type === 'notification' && f.kind === 'password_changed'), "bob does not get alice's event");
+  t.deepEqual(anonFrames, []);
+  for (const ws of [a.ws, b.ws, anon]) ws.close();
+});
+
+test('running the same job twice stores and pushes it once', async (t) => {
+  const sys = system();
+  const u = await registerUser(sys);
+  const ctx = { config: sys.config, logger: createLogger('test', 'silent'), db: sys.db, redis: sys.redis };
+  const data = { notificationId: randomUUID(), userId: u.id, kind: 'welcome' as const };
+  const stream = userEventsStream(sys.config.redis.prefix);
+  const before = await sys.redis.xlen(stream);
+  t.is(await notificationSend(ctx, data), 'delivered');
+  t.is(await notificationSend(ctx, data), 'duplicate');
+  t.is((await sys.db('notifications').where({ id: data.notificationId })).length, 1);
+  t.true((await sys.redis.xlen(stream)) - before >= 1);
+  const entries = await sys.redis.xrange(stream, '-', '+');
+  t.is(entries.filter(([, f]) => f.some((x) => x.includes(data.notificationId))).length, 1);
+});
+
+test('the producer refuses malformed payloads; the worker fails them without retrying', async (t) => {
+  const sys = system();
+  await t.throwsAsync(sys.edge.deps.producer.enqueue('notification.send', { notificationId: 'nope', userId: randomUUID(), kind: 'welcome' }));
+  const queue = sys.edge.deps.producer.queues.get('notifications')!;
+  const job = await queue.add('notification.send', { bogus: true } as never, { jobId: `bad-${randomUUID()}`, attempts: 5 });
+  const state = await waitFor(async () => {
+    const s = await job.getState();
+    return s === 'failed' ? s : undefined;
+  });
+  t.is(state, 'failed');
+  const failed = await queue.getJob(job.id!);
+  t.is(failed?.attemptsMade, 1, 'UnrecoverableError: no retries');
+  t.regex(failed?.failedReason ?? '', /malformed/);
+});
