@@ -10,6 +10,8 @@ import { getConfigOrExit } from '../lib/env.js';
 import { createRedis } from '../lib/redis.js';
 import { ensureDatabase } from './db-admin.js';
 
+// Like `heroku local`: a .env file in the project root, if any, fills the environment.
+if (fs.existsSync('.env')) process.loadEnvFile('.env');
 const config = getConfigOrExit('start');
 
 function describeDb(): string {
