@@ -23,3 +23,36 @@ export interface RefreshTokenRow {
   revoked_at: Date | null;
   revoked_reason: string | null;
 }
+
+export interface CategoryRow {
+  id: string;
+  name: string;
+  slug: string;
+  parent_id: string | null;
+  created_at: Date;
+}
+
+export interface ProductRow {
+  id: string;
+  seller_id: string;
+  category_id: string;
+  title: string;
+  description: string;
+  /** bigint: pg returns it as a string; operations convert to number. */
+  price: string;
+  currency: string;
+  images: string[];
+  created_at: Date;
+  updated_at: Date;
+  deleted_at: Date | null;
+}
+
+export interface VariantRow {
+  id: string;
+  product_id: string;
+  sku: string;
+  name: string;
+  price: string;
+  stock: number;
+  created_at: Date;
+}

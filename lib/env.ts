@@ -53,6 +53,8 @@ export interface Config {
   livekit: { host: string; apiKey: string | null; apiSecret: string | null };
   metricsToken: string | null;
   shutdownGraceMs: number;
+  /** The catalog's Redis read-through cache (off only to measure without it). */
+  catalogCache: boolean;
 }
 
 /** Variables that must be set in production; in development they have safe defaults. */
@@ -122,6 +124,7 @@ const schema = Joi.object({
 
   METRICS_TOKEN: Joi.string().min(16).optional(),
   SHUTDOWN_GRACE_MS: positive.default(10_000),
+  CATALOG_CACHE: Joi.string().valid('on', 'off').default('on'),
 }).unknown(true);
 
 export class ConfigError extends Error {
@@ -215,6 +218,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     },
     metricsToken: v.METRICS_TOKEN ?? null,
     shutdownGraceMs: v.SHUTDOWN_GRACE_MS,
+    catalogCache: v.CATALOG_CACHE === 'on',
   };
   return deepFreeze(config);
 }

@@ -19,6 +19,8 @@ import { opsRouter } from './routes/ops.js';
 import { authRoutes } from './routes/auth.js';
 import { notificationRoutes } from './routes/notifications.js';
 import { adminUserRoutes } from './routes/admin-users.js';
+import { catalogRoutes } from './routes/catalog.js';
+import compression from 'compression';
 import { adminRouter } from './admin/bull-board.js';
 
 const UNLIMITED_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
@@ -26,7 +28,7 @@ const REQUEST_ID = /^[A-Za-z0-9._-]{1,100}$/;
 
 /** Every API route declaration, in one list (the OpenAPI spec is made from it). */
 export function apiRoutes(deps: EdgeDeps): AnyRoute[] {
-  return [...authRoutes(deps), ...notificationRoutes(deps), ...adminUserRoutes(deps)];
+  return [...authRoutes(deps), ...catalogRoutes(deps), ...notificationRoutes(deps), ...adminUserRoutes(deps)];
 }
 
 export function createApp(deps: EdgeDeps) {
@@ -52,14 +54,6 @@ export function createApp(deps: EdgeDeps) {
   );
   app.use(requestMetrics(deps.metrics));
 
-  if (config.env === 'production') {
-    // Behind the platform's TLS proxy: plain HTTP is redirected (health checks excepted).
-    app.use((req, res, next) => {
-      if (req.secure || UNLIMITED_PATHS.has(req.path)) return next();
-      res.redirect(308, `https://${req.headers.host ?? 'localhost'}${req.originalUrl}`);
-    });
-  }
-
   app.use(
     helmet({
       hsts: config.env === 'production' ? { maxAge: 31_536_000, includeSubDomains: true } : false,
@@ -72,6 +66,14 @@ export function createApp(deps: EdgeDeps) {
       },
     }),
   );
+  if (config.env === 'production') {
+    // Behind the platform's TLS proxy: plain HTTP is redirected (health checks excepted).
+    // After helmet, so the redirect carries the security headers too.
+    app.use((req, res, next) => {
+      if (req.secure || UNLIMITED_PATHS.has(req.path)) return next();
+      res.redirect(308, `https://${req.headers.host ?? 'localhost'}${req.originalUrl}`);
+    });
+  }
   app.use(
     cors({
       origin: config.corsOrigins.length ? config.corsOrigins : false,
@@ -85,6 +87,8 @@ export function createApp(deps: EdgeDeps) {
   const skipUnlimited = (req: Request) => UNLIMITED_PATHS.has(req.path) || req.path.startsWith('/admin/queues');
   app.use(limiter(deps, 'ip', config.rateLimits.generalPerMinute, 'ip', { skip: skipUnlimited }));
 
+  // gzip for responses over 1 kB when the client accepts it (catalog pages).
+  app.use(compression({ threshold: 1024 }));
   app.use(express.json({ limit: config.bodyLimit, strict: true }));
   app.use(cookieParser());
   app.use(authenticate(createPassport(config, deps.keys)));

@@ -5,6 +5,7 @@ import type { Logger } from '../../lib/logger.js';
 import type { KeySet } from '../../lib/jwt.js';
 import type { Producer } from '../../queues/producer.js';
 import type { EdgeMetrics } from './metrics.js';
+import type { CatalogCache } from './services/cache.js';
 
 /** Everything the edge app needs, built by main.ts (or a test) and passed in. */
 export interface EdgeDeps {
@@ -15,6 +16,7 @@ export interface EdgeDeps {
   producer: Producer;
   keys: KeySet;
   metrics: EdgeMetrics;
+  cache: CatalogCache;
   /** Flipped to true when shutdown starts: /readyz then answers 503. */
   state: { shuttingDown: boolean };
 }

@@ -32,7 +32,13 @@ export function createEdgeMetrics() {
     labelNames: ['limit'] as const,
     registers: [registry],
   });
-  return { registry, requests, duration, errors, rateLimited };
+  const cache = new client.Counter({
+    name: 'blytz_cache_requests_total',
+    help: 'Catalog cache lookups by cache and result (hit, miss, error)',
+    labelNames: ['cache', 'result'] as const,
+    registers: [registry],
+  });
+  return { registry, requests, duration, errors, rateLimited, cache };
 }
 
 export type EdgeMetrics = ReturnType<typeof createEdgeMetrics>;

@@ -8,8 +8,8 @@ import { AppError } from '../../lib/errors.js';
 export const limitSchema = () => Joi.number().integer().min(1).max(100).default(20);
 export const cursorSchema = () => Joi.string().max(512).pattern(/^[A-Za-z0-9_-]+$/);
 
-export function encodeCursor(values: (string | number)[]): string {
-  return Buffer.from(JSON.stringify(values)).toString('base64url');
+export function encodeCursor(value: unknown): string {
+  return Buffer.from(JSON.stringify(value)).toString('base64url');
 }
 
 export function decodeCursor<T>(cursor: string | undefined, schema: Joi.Schema<T>): T | null {

@@ -21,3 +21,7 @@ export const sessionSchema = Joi.object({
   refreshToken: Joi.string(),
   expiresIn: Joi.number().integer().description('seconds until the access token expires'),
 });
+
+/** Money: an integer number of minor units, 1..100000000000, never a string or float. */
+export const money = () => Joi.number().integer().strict().min(1).max(100_000_000_000);
+export const currency = () => Joi.string().pattern(/^[a-z]{3}$/, 'lowercase ISO currency');

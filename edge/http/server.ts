@@ -7,8 +7,10 @@ import { loadKeys } from '../../lib/jwt.js';
 import { createDb } from '../../db/client.js';
 import { Producer } from '../../queues/producer.js';
 import { createApp } from './app.js';
+import { within } from './routes/ops.js';
 import type { EdgeDeps } from './deps.js';
 import { createEdgeMetrics } from './metrics.js';
+import { CatalogCache } from './services/cache.js';
 
 export interface RunningEdge {
   url: string;
@@ -25,6 +27,7 @@ export async function startEdge(config: Config, logger: Logger): Promise<Running
   redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
   await waitForRedis(redis, 10_000);
   const db = createDb(config);
+  const metrics = createEdgeMetrics();
   const deps: EdgeDeps = {
     config,
     logger,
@@ -32,11 +35,20 @@ export async function startEdge(config: Config, logger: Logger): Promise<Running
     redis,
     producer: new Producer(redis, config.redis.prefix),
     keys: loadKeys(config),
-    metrics: createEdgeMetrics(),
+    metrics,
+    cache: new CatalogCache(redis, config.redis.prefix, metrics, logger, config.catalogCache),
     state: { shuttingDown: false },
   };
   const app = createApp(deps);
-  const server = http.createServer(app);
+  // Responses still to be written; during shutdown they tell keep-alive clients
+  // that the connection ends with them, so the server can finish closing.
+  const open = new Set<http.ServerResponse>();
+  const server = http.createServer((req, res) => {
+    if (deps.state.shuttingDown) res.setHeader('Connection', 'close');
+    open.add(res);
+    res.once('close', () => open.delete(res));
+    app(req, res);
+  });
   // Slightly above common load balancer idle timeouts, so the LB closes first.
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
@@ -51,11 +63,13 @@ export async function startEdge(config: Config, logger: Logger): Promise<Running
   const close = () =>
     (closing ??= (async () => {
       deps.state.shuttingDown = true;
+      for (const res of open) if (!res.headersSent) res.setHeader('Connection', 'close');
       const drained = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await drained;
-      await deps.producer.close();
-      await redis.quit().catch(() => redis.disconnect());
+      // With Redis unreachable, closing the queues would wait for a connection forever.
+      await within(2_000, () => deps.producer.close()).catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'queues not closed cleanly'));
+      await within(1_000, () => redis.quit()).catch(() => redis.disconnect());
       await db.destroy();
     })());
   return { url: `http://${host}:${port}`, port, deps, server, close };

@@ -1,5 +1,5 @@
 import type { Request, RequestHandler } from 'express';
-import { rateLimit, ipKeyGenerator, type Options } from 'express-rate-limit';
+import { rateLimit, ipKeyGenerator, type ClientRateLimitInfo, type Options, type Store } from 'express-rate-limit';
 import { RedisStore, type RedisReply } from 'rate-limit-redis';
 import type { EdgeDeps } from '../deps.js';
 import { AppError } from '../../../lib/errors.js';
@@ -10,6 +10,33 @@ import { AppError } from '../../../lib/errors.js';
  * If Redis is unreachable the limiter lets requests through (logged) rather
  * than taking the API down with it.
  */
+/**
+ * Wraps the store so that a Redis failure lets the request through, logged (at
+ * most every 10 s) through our logger rather than express-rate-limit's console.
+ */
+function failOpen(store: RedisStore, deps: EdgeDeps): Store {
+  let lastWarn = 0;
+  return {
+    prefix: store.prefix,
+    localKeys: false,
+    init: (options) => store.init?.(options),
+    get: (key) => store.get(key),
+    decrement: (key) => store.decrement(key),
+    resetKey: (key) => store.resetKey(key),
+    increment: async (key): Promise<ClientRateLimitInfo> => {
+      try {
+        return await store.increment(key);
+      } catch (err) {
+        if (Date.now() - lastWarn > 10_000) {
+          lastWarn = Date.now();
+          deps.logger.warn({ err: (err as Error).message }, 'rate limit store unavailable: not limiting');
+        }
+        return { totalHits: 0, resetTime: undefined };
+      }
+    },
+  };
+}
+
 export function limiter(
   deps: EdgeDeps,
   name: string,
@@ -23,11 +50,13 @@ export function limiter(
     limit: perMinute,
     standardHeaders: 'draft-7',
     legacyHeaders: false,
-    passOnStoreError: true,
-    store: new RedisStore({
-      prefix: `${config.redis.prefix}:rl:${name}:`,
-      sendCommand: (command: string, ...args: string[]) => redis.call(command, ...args) as Promise<RedisReply>,
-    }),
+    store: failOpen(
+      new RedisStore({
+        prefix: `${config.redis.prefix}:rl:${name}:`,
+        sendCommand: (command: string, ...args: string[]) => redis.call(command, ...args) as Promise<RedisReply>,
+      }),
+      deps,
+    ),
     keyGenerator: (req: Request) => (key === 'user' && req.user ? `u:${req.user.id}` : `ip:${ipKeyGenerator(req.ip ?? '')}`),
     skip: key === 'user' ? (req: Request) => !req.user : undefined,
     handler: (req, _res, next, options) => {
