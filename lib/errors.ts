@@ -51,8 +51,14 @@ export const unauthorized = (message = 'authentication required') => new AppErro
 export const forbidden = (message = 'not allowed') => new AppError('forbidden', message);
 export const conflict = (message: string) => new AppError('conflict', message);
 
-/** Postgres error codes that are the client's fault, mapped to API errors. */
+/**
+ * Postgres error codes mapped to API errors, and the pool running dry (every
+ * connection busy past the acquire timeout) as a 503 the client may retry.
+ */
 export function fromPostgres(err: unknown): AppError | null {
+  if ((err as { name?: unknown } | null)?.name === 'KnexTimeoutError') {
+    return new AppError('service_unavailable', 'the service is busy, try again');
+  }
   const code = (err as { code?: unknown } | null)?.code;
   switch (code) {
     case '23505':

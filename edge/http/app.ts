@@ -87,6 +87,12 @@ export function createApp(deps: EdgeDeps) {
   const skipUnlimited = (req: Request) => UNLIMITED_PATHS.has(req.path) || req.path.startsWith('/admin/queues');
   app.use(limiter(deps, 'ip', config.rateLimits.generalPerMinute, 'ip', { skip: skipUnlimited }));
 
+  // Health, metrics, keys and docs: before authentication, so a stale token a
+  // client happens to send never fails a health check or a key fetch.
+  const routes = apiRoutes(deps);
+  let spec: object | undefined;
+  app.use(opsRouter(deps, () => (spec ??= buildOpenApi(routes))));
+
   // gzip for responses over 1 kB when the client accepts it (catalog pages).
   app.use(compression({ threshold: 1024 }));
   app.use(express.json({ limit: config.bodyLimit, strict: true }));
@@ -94,9 +100,6 @@ export function createApp(deps: EdgeDeps) {
   app.use(authenticate(createPassport(config, deps.keys)));
   app.use(limiter(deps, 'user', config.rateLimits.userPerMinute, 'user'));
 
-  const routes = apiRoutes(deps);
-  let spec: object | undefined;
-  app.use(opsRouter(deps, () => (spec ??= buildOpenApi(routes))));
   app.use(adminRouter(deps));
 
   const api = Router();

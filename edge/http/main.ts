@@ -9,8 +9,9 @@ const logger = createLogger('web', config.logLevel);
 
 try {
   const edge = await startEdge(config, logger);
-  logger.info({ url: edge.url, env: config.env }, 'edge listening');
+  // Signals are handled before the log line says the role is up.
   installShutdown(logger, config.shutdownGraceMs, [{ name: 'edge', run: edge.close }]);
+  logger.info({ url: edge.url, env: config.env }, 'edge listening');
 } catch (err) {
   logger.fatal({ err }, 'edge failed to start');
   process.exit(1);

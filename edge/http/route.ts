@@ -64,6 +64,25 @@ const BODY_OPTIONS: Joi.ValidationOptions = { abortEarly: false, allowUnknown: f
 // their schema; money in bodies never is.
 const URL_OPTIONS: Joi.ValidationOptions = { abortEarly: false, allowUnknown: false, convert: true };
 
+/**
+ * Paths of `__proto__` keys anywhere in a parsed JSON body. joi drops such keys
+ * without an error; here they are unknown fields like any other (400). Iterative,
+ * so a deeply nested body cannot overflow the stack.
+ */
+function protoKeyPaths(value: unknown): string[] {
+  const found: string[] = [];
+  const stack: [unknown, string][] = [[value, 'body']];
+  while (stack.length) {
+    const [v, path] = stack.pop()!;
+    if (!v || typeof v !== 'object') continue;
+    for (const key of Object.keys(v)) {
+      if (key === '__proto__') found.push(`${path}.__proto__`);
+      else stack.push([(v as Record<string, unknown>)[key], `${path}.${key}`]);
+    }
+  }
+  return found;
+}
+
 function validatePart<T>(schema: Joi.ObjectSchema<T> | undefined, value: unknown, options: Joi.ValidationOptions, part: string): T {
   if (!schema) {
     const isEmpty = value === undefined || (typeof value === 'object' && value !== null && Object.keys(value).length === 0);
@@ -74,6 +93,12 @@ function validatePart<T>(schema: Joi.ObjectSchema<T> | undefined, value: unknown
   }
   if (part === 'body' && (value === undefined || value === null)) {
     throw new AppError('validation_failed', 'a JSON body is required (Content-Type: application/json)');
+  }
+  if (part === 'body') {
+    const protoKeys = protoKeyPaths(value);
+    if (protoKeys.length) {
+      throw new AppError('validation_failed', 'body is not valid', protoKeys.map((path) => ({ path, message: 'is not allowed' })));
+    }
   }
   const { value: out, error } = schema.validate(value ?? {}, options);
   if (error) {

@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Knex } from 'knex';
 import type { Config } from '../../lib/env.js';
 import type { Logger } from '../../lib/logger.js';
 import { createRedis, waitForRedis } from '../../lib/redis.js';
@@ -14,11 +15,25 @@ import { CatalogCache } from './services/cache.js';
 
 export interface RunningEdge {
   url: string;
+  /** The Express app (tests walk its router). */
+  app: ReturnType<typeof createApp>;
   port: number;
   deps: EdgeDeps;
   server: http.Server;
   /** Stop intake, let in-flight requests finish, then close queues and pools. */
   close: () => Promise<void>;
+}
+
+/**
+ * Waits until no query is running or waiting for a connection (a handler whose
+ * client hung up is still in flight), or `ms` passes.
+ */
+async function poolIdle(db: Knex, ms: number): Promise<void> {
+  const pool = (db.client as { pool?: { numUsed(): number; numPendingAcquires(): number } }).pool;
+  const until = Date.now() + ms;
+  while (pool && (pool.numUsed() > 0 || pool.numPendingAcquires() > 0) && Date.now() < until) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 /** Builds the edge's dependencies and listens on config.port (0: any free port). */
@@ -70,7 +85,8 @@ export async function startEdge(config: Config, logger: Logger): Promise<Running
       // With Redis unreachable, closing the queues would wait for a connection forever.
       await within(2_000, () => deps.producer.close()).catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'queues not closed cleanly'));
       await within(1_000, () => redis.quit()).catch(() => redis.disconnect());
+      await poolIdle(db, 5_000);
       await db.destroy();
     })());
-  return { url: `http://${host}:${port}`, port, deps, server, close };
+  return { url: `http://${host}:${port}`, port, app, deps, server, close };
 }

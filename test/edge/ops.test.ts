@@ -64,7 +64,7 @@ test('OpenAPI: the spec lists exactly the API routes the server has', async (t) 
   for (const [path, ops] of Object.entries(res.body.paths as Record<string, Record<string, unknown>>)) {
     for (const m of Object.keys(ops)) specOps.add(`${m} ${path.replace(/\{([^}]+)\}/g, ':$1')}`);
   }
-  const app = sys.edge.server.listeners('request')[0] as Express;
+  const app = sys.edge.app as Express;
   const routed = [...expressRoutes(app)].filter((r) => r.includes(' /api/v1/'));
   t.true(routed.length >= 9, `found ${routed.length} API routes`);
   for (const r of routed) t.true(specOps.has(r), `${r} is routed but not in the spec`);

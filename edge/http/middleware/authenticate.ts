@@ -53,7 +53,7 @@ export function authenticate(instance: passport.PassportStatic): RequestHandler 
   return (req, res, next) => {
     const header = req.headers.authorization;
     if (!header) return next();
-    if (!/^Bearer [A-Za-z0-9_\-.]+$/.test(header)) return next(unauthorized('malformed Authorization header'));
+    if (!/^Bearer [A-Za-z0-9_\-.]+$/i.test(header)) return next(unauthorized('malformed Authorization header'));
     instance.authenticate('jwt', { session: false }, (err: unknown, user: AccessClaims | false) => {
       if (err || !user) return next(unauthorized('invalid or expired access token'));
       req.user = user;

@@ -34,7 +34,16 @@ export function toAppError(err: unknown): AppError | null {
       err.details.map((d) => ({ path: d.path.join('.'), message: d.message })),
     );
   }
-  return fromBodyParser(err) ?? fromPostgres(err);
+  return fromBodyParser(err) ?? fromClientError(err) ?? fromPostgres(err);
+}
+
+/**
+ * Other errors Express raises for a bad request carry `status: 400`: a body that
+ * fails to decompress, the router's URIError for a malformed %-escape in a path
+ * parameter. They are the client's fault: 400, not 500 (library message withheld).
+ */
+function fromClientError(err: unknown): AppError | null {
+  return (err as { status?: unknown } | null)?.status === 400 ? new AppError('validation_failed', 'the request could not be read') : null;
 }
 
 /**
