@@ -1,0 +1,73 @@
+/** Shared pieces of the benchmarks: a fresh database, spawned roles, waiting. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import { loadConfig } from '../lib/env.js';
+import { createDb } from '../db/client.js';
+
+export const ROOT = new URL('..', import.meta.url).pathname;
+
+export function benchEnv(overrides: Record<string, string>): Record<string, string> {
+  return {
+    ...(process.env as Record<string, string>),
+    ENV: 'development',
+    LOG_LEVEL: 'warn',
+    RATE_LIMIT_GENERAL_PER_MIN: '100000000',
+    RATE_LIMIT_AUTH_PER_MIN: '100000000',
+    RATE_LIMIT_USER_PER_MIN: '100000000',
+    ...overrides,
+  };
+}
+
+/** Drops and recreates `name`, then migrates it. */
+export async function freshDatabase(name: string): Promise<void> {
+  const config = loadConfig(benchEnv({ DB_NAME: name }));
+  const admin = createDb(config, { database: 'postgres', poolMax: 1 });
+  await admin.raw('drop database if exists ?? with (force)', [name]);
+  await admin.raw('create database ??', [name]);
+  await admin.destroy();
+  const db = createDb(config, { poolMax: 1 });
+  await db.migrate.latest();
+  await db.destroy();
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export function run(entry: string, env: Record<string, string>): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', entry], { cwd: ROOT, env, stdio: ['ignore', 'inherit', 'inherit'] });
+  return child;
+}
+
+export async function runToEnd(entry: string, env: Record<string, string>): Promise<void> {
+  const child = run(entry, env);
+  const code = await new Promise<number | null>((r) => child.on('exit', r));
+  if (code !== 0) throw new Error(`${entry} exited ${code}`);
+}
+
+export async function waitReady(url: string, ms = 30_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    try {
+      if ((await fetch(`${url}/readyz`)).ok) return;
+    } catch {
+      /* not yet */
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${url} not ready`);
+}
+
+export async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+export const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
