@@ -1,11 +1,37 @@
 /**
  * Queue names: never renamed without a migration of the jobs in them.
- * Each queue's BullMQ prefix puts the queue name in braces (`blytz:{notifications}`)
- * so all of a queue's keys share one Redis Cluster hash slot.
+ *
+ * - `bids-0` … `bids-{N-1}`: bid drains, partitioned by auction
+ *   (`bidQueueFor`); each is processed by one consumer at a time (global
+ *   concurrency 1), different partitions in parallel.
+ * - `auctions`: lifecycle timers (start at `startsAt`, close at `endsAt`).
+ * - `notifications`: courtesy messages to users.
+ *
+ * Each queue's BullMQ prefix puts the queue name in braces (`blytz:{bids-3}`) so
+ * all of a queue's keys share one Redis Cluster hash slot.
  */
-export const QUEUE_NAMES = ['notifications'] as const;
-export type QueueName = (typeof QUEUE_NAMES)[number];
+export const BID_PARTITIONS = 8;
+
+export type BidQueueName = `bids-${number}`;
+export type QueueName = 'notifications' | 'auctions' | BidQueueName;
+
+export const BID_QUEUE_NAMES: BidQueueName[] = Array.from({ length: BID_PARTITIONS }, (_, i) => `bids-${i}` as const);
+export const QUEUE_NAMES: readonly QueueName[] = ['auctions', 'notifications', ...BID_QUEUE_NAMES];
+
+export function isQueueName(name: string): name is QueueName {
+  return (QUEUE_NAMES as readonly string[]).includes(name);
+}
 
 export function queuePrefix(redisPrefix: string, queue: QueueName): string {
   return `${redisPrefix}:{${queue}}`;
+}
+
+/** FNV-1a over the id: a stable partition for an auction, the same in every process. */
+export function bidQueueFor(auctionId: string): BidQueueName {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < auctionId.length; i++) {
+    h ^= auctionId.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return `bids-${(h >>> 0) % BID_PARTITIONS}`;
 }

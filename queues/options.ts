@@ -3,16 +3,35 @@ import type { QueueName } from './names.js';
 
 /**
  * Default job options per queue, chosen on purpose:
- * - notifications are unordered and safe to retry (the handler is idempotent), so
- *   they get attempts with exponential backoff;
- * - completed jobs are trimmed by count and age so Redis stays bounded; failed jobs
- *   are kept longer (never `removeOnFail: true`: they are the evidence).
+ * - bid drains: correctness never depends on job order or count (a drain applies
+ *   whatever is queued in Postgres, in receipt order, under the auction's row
+ *   lock), so a failed drain may simply retry with a short backoff; completed
+ *   drains are trimmed fast (they are many and carry nothing).
+ * - auction timers: retried with backoff; they re-check the auction when they run.
+ * - notifications: idempotent, retried with exponential backoff.
+ * Failed jobs are kept (bounded) for inspection: never `removeOnFail: true`.
  */
-export const QUEUE_JOB_OPTIONS: { [Q in QueueName]: JobsOptions } = {
-  notifications: {
+export function jobOptions(queue: QueueName): JobsOptions {
+  if (queue.startsWith('bids-')) {
+    return {
+      attempts: 5,
+      backoff: { type: 'fixed', delay: 200 },
+      removeOnComplete: { count: 200 },
+      removeOnFail: { count: 5_000, age: 7 * 24 * 3_600 },
+    };
+  }
+  if (queue === 'auctions') {
+    return {
+      attempts: 10,
+      backoff: { type: 'exponential', delay: 500 },
+      removeOnComplete: { count: 1_000, age: 24 * 3_600 },
+      removeOnFail: { count: 5_000, age: 7 * 24 * 3_600 },
+    };
+  }
+  return {
     attempts: 5,
     backoff: { type: 'exponential', delay: 1_000 },
     removeOnComplete: { count: 1_000, age: 3_600 },
     removeOnFail: { count: 10_000, age: 7 * 24 * 3_600 },
-  },
-};
+  };
+}

@@ -1,36 +1,81 @@
-/** Procfile `worker`: BullMQ workers for every queue (WORKER_QUEUES narrows them). */
+/**
+ * Procfile `worker`: BullMQ workers for every queue (WORKER_QUEUES narrows them),
+ * and the sweeper. With WORKER_PORT set it also serves /healthz, /readyz and
+ * /metrics (bid verdicts, bid→commit latency, drain batch sizes).
+ */
+import http from 'node:http';
 import { getConfigOrExit } from '../lib/env.js';
 import { createLogger } from '../lib/logger.js';
 import { createRedis, waitForRedis } from '../lib/redis.js';
 import { installShutdown } from '../lib/shutdown.js';
 import { createDb } from '../db/client.js';
-import { QUEUE_NAMES, type QueueName } from '../queues/names.js';
+import { QUEUE_NAMES, isQueueName, type QueueName } from '../queues/names.js';
+import { Producer } from '../queues/producer.js';
 import { startWorkers } from './runner.js';
+import { startSweeper } from './sweeper.js';
+import { createWorkerMetrics } from './metrics.js';
 
 const config = getConfigOrExit('worker');
 const logger = createLogger('worker', config.logLevel);
 
 const selected = (process.env.WORKER_QUEUES ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-const unknown = selected.filter((q) => !(QUEUE_NAMES as readonly string[]).includes(q));
+const unknown = selected.filter((q) => !isQueueName(q));
 if (unknown.length) {
   process.stderr.write(`worker: unknown queue(s) in WORKER_QUEUES: ${unknown.join(', ')}\n`);
   process.exit(1);
 }
 const queues = (selected.length ? selected : QUEUE_NAMES) as QueueName[];
+const port = process.env.WORKER_PORT ? Number(process.env.WORKER_PORT) : null;
+if (port !== null && !(Number.isInteger(port) && port >= 0 && port < 65536)) {
+  process.stderr.write('worker: WORKER_PORT must be a port number\n');
+  process.exit(1);
+}
 
 try {
   const redis = createRedis(config, 'blocking');
+  redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
   await waitForRedis(redis, 10_000);
   const db = createDb(config);
   await db.raw('select 1');
-  const running = startWorkers({ config, logger, db, redis }, queues);
-  logger.info({ queues }, 'workers started');
+  const producer = new Producer(redis, config.redis.prefix);
+  await producer.limitBidPartitions();
+  const metrics = createWorkerMetrics();
+  const ctx = { config, logger, db, redis, producer, metrics };
+  const running = startWorkers(ctx, queues);
+  const sweeper = startSweeper(ctx);
+  let server: http.Server | undefined;
+  if (port !== null) {
+    server = http.createServer((req, res) => {
+      const send = (status: number, body: string, type = 'application/json') => {
+        res.writeHead(status, { 'content-type': type }).end(body);
+      };
+      if (req.url === '/healthz') return send(200, '{"status":"ok"}');
+      if (req.url === '/metrics') {
+        void metrics.registry.metrics().then((text) => send(200, text, metrics.registry.contentType));
+        return;
+      }
+      if (req.url === '/readyz') {
+        void Promise.all([db.raw('select 1'), redis.ping()]).then(
+          () => send(200, '{"status":"ready"}'),
+          () => send(503, '{"status":"not_ready"}'),
+        );
+        return;
+      }
+      send(404, '{"error":{"code":"not_found","message":"no such route"}}');
+    });
+    server.listen(port, config.host);
+  }
+  // Signals are handled before the log line says the role is up.
   installShutdown(logger, config.shutdownGraceMs, [
+    { name: 'http', run: () => new Promise<void>((r) => (server ? server.close(() => r()) : r())) },
+    { name: 'sweeper', run: sweeper.stop },
     // Worker.close waits for the jobs in flight to finish, then releases its connection.
     { name: 'workers', run: running.close },
+    { name: 'queues', run: () => producer.close() },
     { name: 'redis', run: () => redis.quit() },
     { name: 'postgres', run: () => db.destroy() },
   ]);
+  logger.info({ queues: queues.length, port }, 'workers started');
 } catch (err) {
   logger.fatal({ err }, 'worker failed to start');
   process.exit(1);

@@ -1,14 +1,19 @@
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { JOB_QUEUE, JOB_SCHEMAS, type JobName } from '../queues/jobs.js';
-import { QUEUE_NAMES, queuePrefix, type QueueName } from '../queues/names.js';
+import { QUEUE_NAMES, isQueueName, queuePrefix, type QueueName } from '../queues/names.js';
 import { createRedis, type Redis } from '../lib/redis.js';
 import type { WorkerContext } from './context.js';
 import { HANDLERS, type Handler } from './registry.js';
 
-/** Per-queue worker settings (see queues/options.ts for job options). */
-const CONCURRENCY: { [Q in QueueName]: number } = {
-  notifications: 8,
-};
+/**
+ * Jobs at once per queue in each process. A bid partition runs one drain at a
+ * time (and, by its global concurrency of 1, one across all processes): drains
+ * of one auction would only queue on its row lock, and batching is the lever.
+ */
+function concurrency(queue: QueueName): number {
+  if (queue.startsWith('bids-')) return 1;
+  return queue === 'auctions' ? 4 : 8;
+}
 
 function isJobName(name: string): name is JobName {
   return Object.hasOwn(HANDLERS, name);
@@ -19,6 +24,7 @@ export function checkRegistry(): void {
   for (const name of Object.keys(JOB_QUEUE)) {
     if (!isJobName(name)) throw new Error(`job ${name} has no handler`);
   }
+  if (!QUEUE_NAMES.every(isQueueName)) throw new Error('queue names disagree');
   for (const name of Object.keys(HANDLERS)) {
     if (!Object.hasOwn(JOB_QUEUE, name)) throw new Error(`handler ${name} has no queue`);
   }
@@ -30,7 +36,14 @@ async function runJob(ctx: WorkerContext, job: Job): Promise<unknown> {
   const { error, value } = JOB_SCHEMAS[name].validate(job.data);
   if (error) throw new UnrecoverableError(`malformed ${name} payload: ${error.message}`);
   const handler = HANDLERS[name] as Handler<typeof name>;
-  return handler(ctx, value);
+  try {
+    const result = await handler(ctx, value);
+    ctx.metrics?.jobs.inc({ name, outcome: 'completed' });
+    return result;
+  } catch (err) {
+    ctx.metrics?.jobs.inc({ name, outcome: 'failed' });
+    throw err;
+  }
 }
 
 export interface RunningWorkers {
@@ -50,7 +63,11 @@ export function startWorkers(ctx: WorkerContext, queues: readonly QueueName[] = 
     const worker = new Worker(queue, (job) => runJob(ctx, job), {
       connection,
       prefix: queuePrefix(ctx.config.redis.prefix, queue),
-      concurrency: CONCURRENCY[queue],
+      concurrency: concurrency(queue),
+      // A drain holds the job's lock for its transaction only; 30 s covers any
+      // batch. A job whose worker died is retried after the stall check (≤ 60 s),
+      // and the sweeper re-enqueues stuck bids sooner (2 s); both are idempotent.
+      lockDuration: 30_000,
     });
     worker.on('failed', (job, err) => ctx.logger.warn({ queue, jobId: job?.id, name: job?.name, err: err.message }, 'job failed'));
     worker.on('error', (err) => ctx.logger.error({ queue, err: err.message }, 'worker error'));
@@ -59,6 +76,9 @@ export function startWorkers(ctx: WorkerContext, queues: readonly QueueName[] = 
   return {
     workers,
     close: async () => {
+      // A worker closed while it is still connecting leaves BullMQ's start-up
+      // running against closed connections (an unhandled 'error', or a hung exit).
+      await Promise.all(workers.map((w) => w.waitUntilReady().catch(() => undefined)));
       await Promise.all(workers.map((w) => w.close()));
       await Promise.all(connections.map((c) => c.quit().catch(() => c.disconnect())));
     },

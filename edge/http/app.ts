@@ -20,6 +20,7 @@ import { authRoutes } from './routes/auth.js';
 import { notificationRoutes } from './routes/notifications.js';
 import { adminUserRoutes } from './routes/admin-users.js';
 import { catalogRoutes } from './routes/catalog.js';
+import { auctionRoutes } from './routes/auctions.js';
 import compression from 'compression';
 import { adminRouter } from './admin/bull-board.js';
 
@@ -28,7 +29,7 @@ const REQUEST_ID = /^[A-Za-z0-9._-]{1,100}$/;
 
 /** Every API route declaration, in one list (the OpenAPI spec is made from it). */
 export function apiRoutes(deps: EdgeDeps): AnyRoute[] {
-  return [...authRoutes(deps), ...catalogRoutes(deps), ...notificationRoutes(deps), ...adminUserRoutes(deps)];
+  return [...authRoutes(deps), ...catalogRoutes(deps), ...auctionRoutes(deps), ...notificationRoutes(deps), ...adminUserRoutes(deps)];
 }
 
 export function createApp(deps: EdgeDeps) {

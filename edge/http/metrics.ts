@@ -1,4 +1,5 @@
 import client from 'prom-client';
+import type { Queue } from 'bullmq';
 
 /**
  * The edge's Prometheus registry. One registry per app instance (not the global
@@ -38,7 +39,47 @@ export function createEdgeMetrics() {
     labelNames: ['cache', 'result'] as const,
     registers: [registry],
   });
-  return { registry, requests, duration, errors, rateLimited, cache };
+  const bids = new client.Counter({
+    name: 'blytz_bids_received_total',
+    help: 'Bids and auto-bids recorded by the edge (202), by kind',
+    labelNames: ['kind'] as const,
+    registers: [registry],
+  });
+  const bidGroup = new client.Histogram({
+    name: 'blytz_bid_intake_group_size',
+    help: 'Bids of one auction recorded per commit at the edge',
+    buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500],
+    registers: [registry],
+  });
+  const enqueueFailures = new client.Counter({
+    name: 'blytz_enqueue_failures_total',
+    help: 'Enqueues that failed (the sweeper recovers bid drains)',
+    labelNames: ['queue'] as const,
+    registers: [registry],
+  });
+  return { registry, requests, duration, errors, rateLimited, cache, bids, bidGroup, enqueueFailures };
 }
 
 export type EdgeMetrics = ReturnType<typeof createEdgeMetrics>;
+
+/** Queue depth per queue and state, read from Redis when /metrics is scraped. */
+export function registerQueueGauge(metrics: EdgeMetrics, queues: ReadonlyMap<string, Queue>): void {
+  new client.Gauge({
+    name: 'blytz_queue_jobs',
+    help: 'Jobs per queue (bid partitions included) and state',
+    labelNames: ['queue', 'state'] as const,
+    registers: [metrics.registry],
+    async collect() {
+      await Promise.all(
+        [...queues].map(async ([queue, q]) => {
+          try {
+            const counts = await q.getJobCounts('wait', 'active', 'delayed', 'failed', 'prioritized');
+            for (const [state, n] of Object.entries(counts)) this.set({ queue, state }, n);
+          } catch {
+            /* Redis down: leave the last values */
+          }
+        }),
+      );
+    },
+  });
+}

@@ -10,7 +10,7 @@ import { Producer } from '../../queues/producer.js';
 import { createApp } from './app.js';
 import { within } from './routes/ops.js';
 import type { EdgeDeps } from './deps.js';
-import { createEdgeMetrics } from './metrics.js';
+import { createEdgeMetrics, registerQueueGauge } from './metrics.js';
 import { CatalogCache } from './services/cache.js';
 
 export interface RunningEdge {
@@ -54,6 +54,7 @@ export async function startEdge(config: Config, logger: Logger): Promise<Running
     cache: new CatalogCache(redis, config.redis.prefix, metrics, logger, config.catalogCache),
     state: { shuttingDown: false },
   };
+  registerQueueGauge(metrics, deps.producer.queues);
   const app = createApp(deps);
   // Responses still to be written; during shutdown they tell keep-alive clients
   // that the connection ends with them, so the server can finish closing.

@@ -12,6 +12,10 @@ import { createDb } from '../../db/client.js';
 import { startEdge, type RunningEdge } from '../../edge/http/server.js';
 import { startBroadcaster, type RunningBroadcaster } from '../../edge/ws/server.js';
 import { startWorkers, type RunningWorkers } from '../../workers/runner.js';
+import { startSweeper } from '../../workers/sweeper.js';
+import { createWorkerMetrics } from '../../workers/metrics.js';
+import type { WorkerContext } from '../../workers/context.js';
+import { Producer } from '../../queues/producer.js';
 import { hashPassword } from '../../edge/http/services/auth.js';
 import { insertUser } from '../../db/operations/users.js';
 import type { Role } from '../../db/tables.js';
@@ -29,6 +33,10 @@ export interface System {
   redis: Redis;
   workers?: RunningWorkers;
   broadcaster?: RunningBroadcaster;
+  /** What in-process handlers get (tests may call handlers directly). */
+  workerCtx: WorkerContext;
+  producer: Producer;
+  sweeper?: { stop: () => Promise<void> };
 }
 
 export interface SystemOptions {
@@ -62,14 +70,24 @@ export function useSystem(test: TestFn, options: SystemOptions = {}): () => Syst
     const edge = await startEdge(config, logger);
     const db = createDb(config, { poolMax: 4 });
     const redis = createRedis(config, 'blocking');
-    const workers = options.workers ? startWorkers({ config, logger, db, redis }) : undefined;
+    const producer = new Producer(redis, config.redis.prefix);
+    const workerCtx = { config, logger, db, redis, producer, metrics: createWorkerMetrics() };
+    let workers: RunningWorkers | undefined;
+    let sweeper: { stop: () => Promise<void> } | undefined;
+    if (options.workers) {
+      await producer.limitBidPartitions();
+      workers = startWorkers(workerCtx);
+      sweeper = startSweeper(workerCtx);
+    }
     const broadcaster = options.broadcaster ? await startBroadcaster(config, logger) : undefined;
-    system = { config, env, edge, api: client(edge.url), db, redis, workers, broadcaster };
+    system = { config, env, edge, api: client(edge.url), db, redis, workers, broadcaster, workerCtx, producer, sweeper };
   });
   test.after.always(async () => {
     if (system) {
       await system.broadcaster?.close();
+      await system.sweeper?.stop();
       await system.workers?.close();
+      await system.producer.close();
       await system.edge.close();
       await deleteKeys(system.config, system.config.redis.prefix);
       system.redis.disconnect();

@@ -68,7 +68,7 @@ test('a private notification reaches only its user, live over the WebSocket', as
 test('running the same job twice stores and pushes it once', async (t) => {
   const sys = system();
   const u = await registerUser(sys);
-  const ctx = { config: sys.config, logger: createLogger('test', 'silent'), db: sys.db, redis: sys.redis };
+  const ctx = { ...sys.workerCtx, logger: createLogger('test', 'silent') };
   const data = { notificationId: randomUUID(), userId: u.id, kind: 'welcome' as const };
   const stream = userEventsStream(sys.config.redis.prefix);
   const before = await sys.redis.xlen(stream);

@@ -1,0 +1,332 @@
+/**
+ * Auction persistence: one function per operation, each taking an explicit
+ * knex or transaction. Row ↔ engine-state conversion lives here too, so the
+ * worker and the edge read auctions the same way.
+ */
+import type { Knex } from 'knex';
+import type { AuctionState, Proxy } from '../../auction/engine.js';
+import type { AuctionRow, AutobidRow, BidRow } from '../tables.js';
+
+const num = (v: string | number) => Number(v);
+/** Raw bindings that include arrays (pg sends them as Postgres arrays). */
+const bindings = (...values: unknown[]) => values as Knex.RawBinding[];
+const numOrNull = (v: string | number | null) => (v === null ? null : Number(v));
+
+export interface NewAuction {
+  sellerId: string;
+  productId: string;
+  title: string;
+  startingPrice: number;
+  reservePrice: number | null;
+  bidIncrement: number | null;
+  currency: string;
+  durationSeconds: number;
+  softCloseSeconds: number;
+  startsAt: Date | null;
+}
+
+/** Inserts an auction and its receipt counter. */
+export async function insertAuction(trx: Knex, a: NewAuction): Promise<AuctionRow> {
+  const [row] = await trx<AuctionRow>('auctions')
+    .insert({
+      seller_id: a.sellerId,
+      product_id: a.productId,
+      title: a.title,
+      status: 'scheduled',
+      starting_price: String(a.startingPrice),
+      reserve_price: a.reservePrice === null ? null : String(a.reservePrice),
+      current_price: String(a.startingPrice),
+      currency: a.currency,
+      bid_increment: a.bidIncrement === null ? null : String(a.bidIncrement),
+      duration_seconds: a.durationSeconds,
+      soft_close_seconds: a.softCloseSeconds,
+      starts_at: a.startsAt,
+      ends_at: a.startsAt ? new Date(a.startsAt.getTime() + a.durationSeconds * 1000) : null,
+    })
+    .returning('*');
+  await trx('auction_counters').insert({ auction_id: row!.id });
+  return row!;
+}
+
+export async function findAuction(db: Knex, id: string): Promise<AuctionRow | undefined> {
+  return db<AuctionRow>('auctions').where({ id }).first();
+}
+
+export async function lockAuction(trx: Knex.Transaction, id: string): Promise<AuctionRow | undefined> {
+  return trx<AuctionRow>('auctions').where({ id }).forUpdate().first();
+}
+
+/**
+ * Locks the receipt counter: no bid of the auction can be recorded until the
+ * transaction ends, and every bid recorded before is committed and visible.
+ */
+export async function lockReceipts(trx: Knex.Transaction, auctionId: string): Promise<boolean> {
+  return Boolean(await trx('auction_counters').where({ auction_id: auctionId }).forUpdate().first('auction_id'));
+}
+
+export async function dbNow(trx: Knex): Promise<number> {
+  const { rows } = await trx.raw('select (extract(epoch from clock_timestamp()) * 1000)::bigint as now');
+  return Number(rows[0].now);
+}
+
+export async function loadProxies(trx: Knex, auctionId: string): Promise<Proxy[]> {
+  const rows = await trx<AutobidRow>('autobids').where({ auction_id: auctionId });
+  return rows.map((r) => ({ userId: r.user_id, maxAmount: num(r.max_amount), placedOrder: num(r.placed_order), exhausted: r.exhausted }));
+}
+
+/** Writes the proxies that differ from `before`. */
+export async function saveProxies(trx: Knex, auctionId: string, before: Proxy[], after: Proxy[]): Promise<void> {
+  const old = new Map(before.map((p) => [p.userId, p]));
+  const changed = after.filter((p) => {
+    const o = old.get(p.userId);
+    return !o || o.maxAmount !== p.maxAmount || o.placedOrder !== p.placedOrder || o.exhausted !== p.exhausted;
+  });
+  if (changed.length === 0) return;
+  await trx('autobids')
+    .insert(changed.map((p) => ({ auction_id: auctionId, user_id: p.userId, max_amount: p.maxAmount, placed_order: p.placedOrder, exhausted: p.exhausted })))
+    .onConflict(['auction_id', 'user_id'])
+    .merge(['max_amount', 'placed_order', 'exhausted', 'updated_at']);
+}
+
+export function toState(row: AuctionRow, proxies: Proxy[]): AuctionState {
+  return {
+    id: row.id,
+    sellerId: row.seller_id,
+    status: row.status,
+    startingPrice: num(row.starting_price),
+    reservePrice: numOrNull(row.reserve_price),
+    bidIncrement: numOrNull(row.bid_increment),
+    currentPrice: num(row.current_price),
+    leaderId: row.leader_id,
+    leaderOrder: num(row.leader_order),
+    bidCount: row.bid_count,
+    endsAt: row.ends_at ? row.ends_at.getTime() : null,
+    softCloseSeconds: row.soft_close_seconds,
+    seq: num(row.seq),
+    proxies,
+  };
+}
+
+export async function saveState(trx: Knex, s: AuctionState, extra: { winnerId?: string | null; startsAt?: number; ended?: boolean } = {}): Promise<void> {
+  await trx('auctions')
+    .where({ id: s.id })
+    .update({
+      status: s.status,
+      current_price: s.currentPrice,
+      leader_id: s.leaderId,
+      leader_order: s.leaderOrder,
+      bid_count: s.bidCount,
+      ends_at: s.endsAt === null ? null : new Date(s.endsAt),
+      seq: s.seq,
+      updated_at: trx.raw('clock_timestamp()'),
+      ...(extra.winnerId !== undefined ? { winner_id: extra.winnerId } : {}),
+      ...(extra.startsAt !== undefined ? { starts_at: new Date(extra.startsAt) } : {}),
+      ...(extra.ended ? { ended_at: trx.raw('clock_timestamp()') } : {}),
+    });
+}
+
+export interface QueuedBid {
+  id: string;
+  kind: 'bid' | 'autobid';
+  bidderId: string;
+  bidderName: string;
+  amount: number;
+  receivedAt: number;
+  receiptNo: number;
+}
+
+/** The auction's queued bids in receipt order (every committed one: a gap-free prefix). */
+export async function queuedBids(trx: Knex, auctionId: string, limit: number): Promise<QueuedBid[]> {
+  const rows = await trx('bids as b')
+    .join('users as u', 'u.id', 'b.bidder_id')
+    .where({ 'b.auction_id': auctionId, 'b.status': 'queued' })
+    .orderBy('b.receipt_no')
+    .limit(limit)
+    .select('b.id', 'b.kind', 'b.bidder_id', 'u.name', 'b.amount', 'b.received_at', 'b.receipt_no');
+  return rows.map((r) => ({
+    id: r.id,
+    kind: r.kind,
+    bidderId: r.bidder_id,
+    bidderName: r.name,
+    amount: num(r.amount),
+    receivedAt: (r.received_at as Date).getTime(),
+    receiptNo: num(r.receipt_no),
+  }));
+}
+
+export async function userNames(trx: Knex, ids: string[]): Promise<Map<string, string>> {
+  if (ids.length === 0) return new Map();
+  const rows = await trx('users').whereIn('id', ids).select('id', 'name');
+  return new Map(rows.map((r: { id: string; name: string }) => [r.id, r.name]));
+}
+
+export async function activeBans(trx: Knex, auctionId: string): Promise<Set<string>> {
+  const rows = await trx('auction_bans')
+    .where({ auction_id: auctionId })
+    .andWhere((q) => q.whereNull('expires_at').orWhere('expires_at', '>', trx.raw('clock_timestamp()')))
+    .select('user_id');
+  return new Set(rows.map((r: { user_id: string }) => r.user_id));
+}
+
+export interface Verdict {
+  id: string;
+  status: 'accepted' | 'rejected';
+  reason?: string;
+  seq?: number;
+}
+
+/** Records every verdict in one statement. */
+export async function finishBids(trx: Knex, verdicts: Verdict[]): Promise<void> {
+  if (verdicts.length === 0) return;
+  await trx.raw(
+    `update bids as b set status = v.status, reason = v.reason, seq = v.seq, applied_at = clock_timestamp()
+     from unnest(?::uuid[], ?::text[], ?::text[], ?::bigint[]) as v(id, status, reason, seq)
+     where b.id = v.id and b.status = 'queued'`,
+    bindings(verdicts.map((v) => v.id), verdicts.map((v) => v.status), verdicts.map((v) => v.reason ?? null), verdicts.map((v) => v.seq ?? null)),
+  );
+}
+
+export interface EventFrame {
+  type: string;
+  auctionId: string;
+  seq: number;
+  at: string;
+  [k: string]: unknown;
+}
+
+export async function insertEvents(trx: Knex, frames: EventFrame[]): Promise<void> {
+  if (frames.length === 0) return;
+  await trx('auction_events').insert(frames.map((f) => ({ auction_id: f.auctionId, seq: f.seq, type: f.type, payload: JSON.stringify(f) })));
+}
+
+export interface UserEvent {
+  userId: string;
+  frame: { type: string; [k: string]: unknown };
+}
+
+/** Inserts private events; returns their ids in order. */
+export async function insertUserEvents(trx: Knex, events: UserEvent[]): Promise<string[]> {
+  if (events.length === 0) return [];
+  const rows = await trx('user_events')
+    .insert(events.map((e) => ({ user_id: e.userId, type: e.frame.type, payload: JSON.stringify(e.frame) })))
+    .returning('id');
+  return rows.map((r: { id: string }) => String(r.id));
+}
+
+/** The winner's order, once per auction (ending twice creates nothing). */
+export async function createWinnerOrder(trx: Knex, a: AuctionRow, winnerId: string, price: number): Promise<string> {
+  const inserted = await trx('orders')
+    .insert({
+      buyer_id: winnerId,
+      seller_id: a.seller_id,
+      auction_id: a.id,
+      product_id: a.product_id,
+      total: price,
+      currency: a.currency,
+      items: JSON.stringify([{ productId: a.product_id, title: a.title, quantity: 1, price }]),
+    })
+    .onConflict('auction_id')
+    .ignore()
+    .returning('id');
+  if (inserted[0]) return inserted[0].id as string;
+  return (await trx('orders').where({ auction_id: a.id }).first('id')).id as string;
+}
+
+export interface IntakeItem {
+  id: string;
+  kind: 'bid' | 'autobid';
+  bidderId: string;
+  amount: number;
+  idempotencyKey: string | null;
+}
+
+/**
+ * Records a batch of one auction's bids in a single autocommit statement: the
+ * counter row is bumped (and locked until commit), the bids get consecutive
+ * receipt numbers in batch order and the database clock as receipt time. Bids
+ * whose (bidder, Idempotency-Key) exists already are not inserted. Returns the
+ * inserted ids and the highest receipt number, or null when the auction does not exist.
+ */
+export async function recordBids(db: Knex, auctionId: string, items: IntakeItem[]): Promise<{ ids: Set<string>; upTo: number } | null> {
+  const { rows } = await db.raw(
+    `with c as (
+       update auction_counters set receipts = receipts + ? where auction_id = ? returning receipts
+     ), ins as (
+       insert into bids (id, auction_id, bidder_id, kind, amount, receipt_no, received_at, idempotency_key)
+       select v.id, ?, v.bidder_id, v.kind, v.amount, c.receipts - ? + v.ord, clock_timestamp(), v.idem
+       from c, unnest(?::uuid[], ?::uuid[], ?::text[], ?::bigint[], ?::int[], ?::text[]) as v(id, bidder_id, kind, amount, ord, idem)
+       on conflict (bidder_id, idempotency_key) where idempotency_key is not null do nothing
+       returning id, receipt_no
+     )
+     select (select count(*) from c) as found, coalesce(array_agg(ins.id), '{}') as ids, coalesce(max(ins.receipt_no), 0) as up_to from ins`,
+    bindings(
+      items.length,
+      auctionId,
+      auctionId,
+      items.length,
+      items.map((i) => i.id),
+      items.map((i) => i.bidderId),
+      items.map((i) => i.kind),
+      items.map((i) => i.amount),
+      items.map((_, n) => n + 1),
+      items.map((i) => i.idempotencyKey),
+    ),
+  );
+  if (Number(rows[0].found) === 0) return null;
+  return { ids: new Set(rows[0].ids as string[]), upTo: Number(rows[0].up_to) };
+}
+
+export async function findBidByIdempotencyKey(db: Knex, bidderId: string, key: string): Promise<BidRow | undefined> {
+  return db<BidRow>('bids').where({ bidder_id: bidderId, idempotency_key: key }).first();
+}
+
+export async function findBid(db: Knex, id: string): Promise<BidRow | undefined> {
+  return db<BidRow>('bids').where({ id }).first();
+}
+
+/** Newest first, keyset on (created_at, id), with optional status and seller filters. */
+export async function listAuctions(
+  db: Knex,
+  filter: { status?: string; sellerId?: string },
+  limit: number,
+  after: { createdAt: string; id: string } | null,
+): Promise<AuctionRow[]> {
+  const q = db<AuctionRow>('auctions');
+  if (filter.status) q.where({ status: filter.status as AuctionRow['status'] });
+  if (filter.sellerId) q.where({ seller_id: filter.sellerId });
+  if (after) q.whereRaw('(created_at, id) < (?::timestamptz, ?::uuid)', [after.createdAt, after.id]);
+  return q.orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(limit);
+}
+
+/** Live auctions, soonest ending first, keyset on (ends_at, id). */
+export async function listLiveAuctions(db: Knex, limit: number, after: { endsAt: string; id: string } | null): Promise<AuctionRow[]> {
+  const q = db<AuctionRow>('auctions').where({ status: 'live' });
+  if (after) q.whereRaw('(ends_at, id) > (?::timestamptz, ?::uuid)', [after.endsAt, after.id]);
+  return q.orderBy([{ column: 'ends_at' }, { column: 'id' }]).limit(limit);
+}
+
+export interface HistoryEntry {
+  id: string;
+  bidderId: string;
+  bidderName: string;
+  amount: number;
+  auto: boolean;
+  createdAt: string;
+  seq: number;
+}
+
+/** Placed bids (manual and auto), newest first, from the outbox; keyset on seq. */
+export async function bidHistory(db: Knex, auctionId: string, limit: number, beforeSeq: number | null): Promise<HistoryEntry[]> {
+  const q = db('auction_events').where({ auction_id: auctionId, type: 'bid.placed' });
+  if (beforeSeq !== null) q.where('seq', '<', beforeSeq);
+  const rows = await q.orderBy('seq', 'desc').limit(limit).select('seq', 'payload');
+  return rows.map((r: { seq: string; payload: Record<string, unknown> }) => ({
+    id: String(r.payload.bidId),
+    bidderId: String(r.payload.bidderId),
+    bidderName: String(r.payload.bidderName),
+    amount: Number(r.payload.amount),
+    auto: Boolean(r.payload.auto),
+    createdAt: String(r.payload.at),
+    seq: Number(r.seq),
+  }));
+}

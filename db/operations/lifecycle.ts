@@ -1,0 +1,46 @@
+/**
+ * Auction lifecycle transitions that apply no bid (start, cancel), shared by the
+ * edge's PUT endpoints and the worker's timers. Each locks the auction, checks its
+ * status, takes the next seq and writes its event to the outbox in one
+ * transaction; the caller publishes the returned frame after commit.
+ */
+import type { Knex } from 'knex';
+import { startAuction } from '../../auction/engine.js';
+import { publicFrame, type AuctionFrame } from '../../auction/frames.js';
+import { dbNow, insertEvents, lockAuction, lockReceipts, saveState, toState } from './auctions.js';
+import type { AuctionRow } from '../tables.js';
+
+export type StartOutcome = { outcome: 'started'; row: AuctionRow; frame: AuctionFrame } | { outcome: 'not_found' | 'not_scheduled' | 'not_due'; row?: AuctionRow };
+
+export async function startAuctionTx(db: Knex, auctionId: string, onlyIfDue: boolean): Promise<StartOutcome> {
+  return db.transaction(async (trx) => {
+    const row = await lockAuction(trx, auctionId);
+    if (!row) return { outcome: 'not_found' };
+    if (row.status !== 'scheduled') return { outcome: 'not_scheduled', row };
+    const now = await dbNow(trx);
+    if (onlyIfDue && row.starts_at && row.starts_at.getTime() > now) return { outcome: 'not_due', row };
+    const started = startAuction(toState(row, []), now, row.duration_seconds)!;
+    const frame = publicFrame(row.id, started.event);
+    await insertEvents(trx, [frame]);
+    await saveState(trx, started.state, { startsAt: now });
+    return { outcome: 'started', row: (await trx<AuctionRow>('auctions').where({ id: auctionId }).first())!, frame };
+  });
+}
+
+export type CancelOutcome = { outcome: 'cancelled'; row: AuctionRow; frame: AuctionFrame } | { outcome: 'not_found' | 'has_bids' | 'not_open'; row?: AuctionRow };
+
+/** Cancels a scheduled auction, or a live one before any bid (none applied, none queued). */
+export async function cancelAuctionTx(db: Knex, auctionId: string): Promise<CancelOutcome> {
+  return db.transaction(async (trx) => {
+    if (!(await lockReceipts(trx, auctionId))) return { outcome: 'not_found' };
+    const row = (await lockAuction(trx, auctionId))!;
+    if (row.status !== 'scheduled' && row.status !== 'live') return { outcome: 'not_open', row };
+    const queued = await trx('bids').where({ auction_id: auctionId }).first('id');
+    if (row.bid_count > 0 || queued) return { outcome: 'has_bids', row };
+    const seq = Number(row.seq) + 1;
+    const frame: AuctionFrame = { type: 'auction.cancelled', auctionId, seq, at: new Date(await dbNow(trx)).toISOString() };
+    await insertEvents(trx, [frame]);
+    await trx('auctions').where({ id: auctionId }).update({ status: 'cancelled', seq, ended_at: trx.raw('clock_timestamp()'), updated_at: trx.raw('clock_timestamp()') });
+    return { outcome: 'cancelled', row: (await trx<AuctionRow>('auctions').where({ id: auctionId }).first())!, frame };
+  });
+}

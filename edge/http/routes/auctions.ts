@@ -1,0 +1,278 @@
+import { randomUUID } from 'node:crypto';
+import Joi from 'joi';
+import type { Request } from 'express';
+import { bidHistory, findBid, findBidByIdempotencyKey, listAuctions, listLiveAuctions } from '../../../db/operations/auctions.js';
+import { AppError, conflict, notFound } from '../../../lib/errors.js';
+import type { AccessClaims } from '../../../lib/jwt.js';
+import type { EdgeDeps } from '../deps.js';
+import { limiter } from '../middleware/rate-limit.js';
+import { cursorSchema, decodeCursor, encodeCursor, limitSchema } from '../pagination.js';
+import { defineRoute, type AnyRoute } from '../route.js';
+import { isoDate, money, uuid } from '../schemas.js';
+import * as auctions from '../services/auctions.js';
+import { BidIntake } from '../services/bid-intake.js';
+
+const auctionSchema = Joi.object({
+  id: uuid(),
+  sellerId: uuid(),
+  productId: uuid(),
+  title: Joi.string(),
+  status: Joi.string().valid('scheduled', 'live', 'ended', 'cancelled'),
+  startingPrice: Joi.number().integer(),
+  reservePrice: Joi.number().integer().allow(null).description('the seller and admins only'),
+  reserveMet: Joi.boolean().description('everyone else: true when there is no reserve or it is met'),
+  currentPrice: Joi.number().integer(),
+  currency: Joi.string(),
+  minNextBid: Joi.number().integer(),
+  bidIncrement: Joi.number().integer().allow(null),
+  leaderId: uuid().allow(null),
+  bidCount: Joi.number().integer(),
+  startsAt: isoDate().allow(null),
+  endsAt: isoDate().allow(null),
+  softCloseSeconds: Joi.number().integer(),
+  durationSeconds: Joi.number().integer(),
+  seq: Joi.number().integer(),
+  winnerId: uuid().allow(null),
+  createdAt: isoDate(),
+});
+const page = (item: Joi.Schema) => Joi.object({ data: Joi.array().items(item), nextCursor: Joi.string().allow(null) });
+const idParams = Joi.object<{ id: string }>({ id: uuid().required() });
+const queued = (key: 'bidId' | 'autobidId') => Joi.object({ [key]: uuid(), status: Joi.string().valid('queued') });
+
+const IDEMPOTENCY_KEY = /^[A-Za-z0-9_.:-]{1,200}$/;
+
+function idempotencyKey(req: Request): string | null {
+  const key = req.get('idempotency-key');
+  if (key === undefined) return null;
+  if (!IDEMPOTENCY_KEY.test(key)) {
+    throw new AppError('validation_failed', 'Idempotency-Key must be 1..200 of A-Z a-z 0-9 _ . : -', [{ path: 'headers.idempotency-key', message: 'malformed' }]);
+  }
+  return key;
+}
+
+export function auctionRoutes(deps: EdgeDeps): AnyRoute[] {
+  const intake = new BidIntake(deps);
+  const bidLimit = limiter(deps, 'bids', deps.config.rateLimits.bidsPerMinute, 'user');
+
+  /** Records a bid or auto-bid and answers 202, or replays the first answer for a repeated key. */
+  async function takeBid(caller: AccessClaims, auctionId: string, kind: 'bid' | 'autobid', amount: number, key: string | null) {
+    const replay = async () => {
+      const first = key ? await findBidByIdempotencyKey(deps.db, caller.id, key) : undefined;
+      if (!first) return null;
+      if (first.auction_id !== auctionId || first.kind !== kind || Number(first.amount) !== amount) {
+        throw conflict('this Idempotency-Key was used for a different request');
+      }
+      return first.id;
+    };
+    const earlier = await replay();
+    if (earlier) return earlier;
+    const id = randomUUID();
+    const outcome = await intake.submit(auctionId, { id, kind, bidderId: caller.id, amount, idempotencyKey: key });
+    if (outcome === 'no_auction') throw notFound('auction');
+    if (outcome === 'duplicate') {
+      const first = await replay();
+      if (!first) throw new AppError('internal', 'idempotent replay lost');
+      return first;
+    }
+    deps.metrics.bids.inc({ kind });
+    return id;
+  }
+
+  return [
+    defineRoute<auctions.CreateAuctionInput>({
+      method: 'post',
+      path: '/auctions',
+      tag: 'auctions',
+      summary: 'Create an auction of your product (sellers, admins); with startsAt it starts by itself',
+      roles: ['seller', 'admin'],
+      body: Joi.object({
+        productId: uuid().required(),
+        startingPrice: money().required(),
+        reservePrice: money(),
+        bidIncrement: money(),
+        startsAt: isoDate(),
+        durationSeconds: Joi.number().integer().strict().min(10).max(30 * 24 * 3600).required(),
+        softCloseSeconds: Joi.number().integer().strict().min(0).max(3600),
+      }),
+      responses: { 201: { description: 'created (scheduled)', schema: auctionSchema }, 403: { description: 'not your product' }, 409: { description: 'the product already has an open auction' } },
+      handler: async ({ user, body, res }) => {
+        const a = await auctions.createAuction(deps, user!, body);
+        res.status(201).setHeader('Location', `/api/v1/auctions/${a.id}`).json(a);
+      },
+    }),
+    defineRoute<Record<string, never>, { status?: string; sellerId?: string; limit: number; cursor?: string }>({
+      method: 'get',
+      path: '/auctions',
+      tag: 'auctions',
+      summary: 'Auctions, newest first',
+      query: Joi.object({ status: Joi.string().valid('scheduled', 'live', 'ended', 'cancelled'), sellerId: uuid(), limit: limitSchema(), cursor: cursorSchema() }),
+      responses: { 200: { description: 'a page', schema: page(auctionSchema) } },
+      handler: async ({ query, user, res }) => {
+        const after = decodeCursor(query.cursor, Joi.object({ createdAt: isoDate().required(), id: uuid().required() })) as { createdAt: string; id: string } | null;
+        const rows = await listAuctions(deps.db, query, query.limit + 1, after);
+        const data = rows.slice(0, query.limit);
+        const last = data[data.length - 1];
+        res.json({
+          data: data.map((r) => auctions.toApiAuction(r, user)),
+          nextCursor: rows.length > query.limit && last ? encodeCursor({ createdAt: last.created_at.toISOString(), id: last.id }) : null,
+        });
+      },
+    }),
+    defineRoute<Record<string, never>, { limit: number; cursor?: string }>({
+      method: 'get',
+      path: '/auctions/live',
+      tag: 'auctions',
+      summary: 'Live auctions, soonest ending first',
+      query: Joi.object({ limit: limitSchema(), cursor: cursorSchema() }),
+      responses: { 200: { description: 'a page', schema: page(auctionSchema) } },
+      handler: async ({ query, user, res }) => {
+        const after = decodeCursor(query.cursor, Joi.object({ endsAt: isoDate().required(), id: uuid().required() })) as { endsAt: string; id: string } | null;
+        const rows = await listLiveAuctions(deps.db, query.limit + 1, after);
+        const data = rows.slice(0, query.limit);
+        const last = data[data.length - 1];
+        res.json({
+          data: data.map((r) => auctions.toApiAuction(r, user)),
+          nextCursor: rows.length > query.limit && last?.ends_at ? encodeCursor({ endsAt: last.ends_at.toISOString(), id: last.id }) : null,
+        });
+      },
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/auctions/:id',
+      tag: 'auctions',
+      summary: 'An auction (reservePrice for its seller and admins, reserveMet for everyone else)',
+      params: idParams,
+      responses: { 200: { description: 'the auction', schema: auctionSchema }, 404: { description: 'no such auction' } },
+      handler: async ({ params, user, res }) => {
+        res.json(auctions.toApiAuction(await auctions.getAuction(deps, params.id), user));
+      },
+    }),
+    defineRoute({
+      method: 'put',
+      path: '/auctions/:id/start',
+      tag: 'auctions',
+      summary: 'Start a scheduled auction now (endsAt = now + durationSeconds)',
+      auth: 'user',
+      params: idParams,
+      responses: { 200: { description: 'live', schema: auctionSchema }, 409: { description: 'not scheduled' } },
+      handler: async ({ params, user, res }) => {
+        res.json(await auctions.startAuctionNow(deps, user!, params.id));
+      },
+    }),
+    defineRoute({
+      method: 'put',
+      path: '/auctions/:id/end',
+      tag: 'auctions',
+      summary: 'End a live auction: every bid received before this call is applied first; ending an ended auction returns it unchanged',
+      auth: 'user',
+      params: idParams,
+      responses: { 200: { description: 'ended', schema: auctionSchema }, 409: { description: 'not live' }, 503: { description: 'queued but not finished in time' } },
+      handler: async ({ params, user, res }) => {
+        res.json(await auctions.endAuction(deps, user!, params.id));
+      },
+    }),
+    defineRoute({
+      method: 'put',
+      path: '/auctions/:id/cancel',
+      tag: 'auctions',
+      summary: 'Cancel an auction before its first bid (subscribers get auction.cancelled)',
+      auth: 'user',
+      params: idParams,
+      responses: { 200: { description: 'cancelled', schema: auctionSchema }, 409: { description: 'it has bids, or is over' } },
+      handler: async ({ params, user, res }) => {
+        res.json(await auctions.cancelAuction(deps, user!, params.id));
+      },
+    }),
+    defineRoute<{ amount: number }, Record<string, never>, { id: string }>({
+      method: 'post',
+      path: '/auctions/:id/bid',
+      tag: 'bidding',
+      summary: 'Place a bid: recorded and queued (202); the outcome comes as bid.ack and from GET /bids/:id. Idempotency-Key replays the first answer.',
+      auth: 'user',
+      before: [bidLimit],
+      params: idParams,
+      body: Joi.object({ amount: money().required() }),
+      responses: { 202: { description: 'queued', schema: queued('bidId') }, 404: { description: 'no such auction' }, 409: { description: 'Idempotency-Key reused for another request' } },
+      handler: async ({ params, user, body, req, res }) => {
+        const bidId = await takeBid(user!, params.id, 'bid', body.amount, idempotencyKey(req));
+        res.status(202).json({ bidId, status: 'queued' });
+      },
+    }),
+    defineRoute<{ maxAmount: number }, Record<string, never>, { id: string }>({
+      method: 'post',
+      path: '/auctions/:id/autobid',
+      tag: 'bidding',
+      summary: 'Set a proxy maximum: recorded and queued (202); the outcome comes as autobid.ack',
+      auth: 'user',
+      before: [bidLimit],
+      params: idParams,
+      body: Joi.object({ maxAmount: money().required() }),
+      responses: { 202: { description: 'queued', schema: queued('autobidId') }, 404: { description: 'no such auction' }, 409: { description: 'Idempotency-Key reused for another request' } },
+      handler: async ({ params, user, body, req, res }) => {
+        const autobidId = await takeBid(user!, params.id, 'autobid', body.maxAmount, idempotencyKey(req));
+        res.status(202).json({ autobidId, status: 'queued' });
+      },
+    }),
+    defineRoute<Record<string, never>, { limit: number; cursor?: string }, { id: string }>({
+      method: 'get',
+      path: '/auctions/:id/bids',
+      tag: 'bidding',
+      summary: 'Bid history (manual and auto bids), newest first',
+      params: idParams,
+      query: Joi.object({ limit: limitSchema(), cursor: cursorSchema() }),
+      responses: {
+        200: {
+          description: 'a page',
+          schema: page(Joi.object({ id: Joi.string(), bidderId: uuid(), bidderName: Joi.string(), amount: Joi.number().integer(), auto: Joi.boolean(), createdAt: isoDate(), seq: Joi.number().integer() })),
+        },
+        404: { description: 'no such auction' },
+      },
+      handler: async ({ params, query, res }) => {
+        await auctions.getAuction(deps, params.id);
+        const before = decodeCursor(query.cursor, Joi.object({ seq: Joi.number().integer().min(1).required() })) as { seq: number } | null;
+        const rows = await bidHistory(deps.db, params.id, query.limit + 1, before?.seq ?? null);
+        const data = rows.slice(0, query.limit);
+        const last = data[data.length - 1];
+        res.json({ data, nextCursor: rows.length > query.limit && last ? encodeCursor({ seq: last.seq }) : null });
+      },
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/bids/:id',
+      tag: 'bidding',
+      summary: 'A bid or auto-bid request and its verdict (its bidder only; others get 404)',
+      auth: 'user',
+      params: idParams,
+      responses: {
+        200: {
+          description: 'the bid',
+          schema: Joi.object({
+            id: uuid(),
+            auctionId: uuid(),
+            kind: Joi.string().valid('bid', 'autobid'),
+            amount: Joi.number().integer(),
+            status: Joi.string().valid('queued', 'accepted', 'rejected'),
+            reason: Joi.string(),
+            seq: Joi.number().integer(),
+            receivedAt: isoDate(),
+          }),
+        },
+        404: { description: 'no such bid of yours' },
+      },
+      handler: async ({ params, user, res }) => {
+        const bid = await findBid(deps.db, params.id);
+        if (!bid || bid.bidder_id !== user!.id) throw notFound('bid');
+        res.json({
+          id: bid.id,
+          auctionId: bid.auction_id,
+          kind: bid.kind,
+          amount: Number(bid.amount),
+          status: bid.status,
+          ...(bid.reason ? { reason: bid.reason } : {}),
+          ...(bid.seq !== null ? { seq: Number(bid.seq) } : {}),
+          receivedAt: bid.received_at.toISOString(),
+        });
+      },
+    }),
+  ] as AnyRoute[];
+}

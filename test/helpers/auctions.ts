@@ -1,0 +1,41 @@
+import type { System, TestUser } from './system.js';
+import { makeCategory, makeProduct } from './catalog.js';
+
+export async function waitFor<T>(fn: () => Promise<T | undefined | null | false>, ms = 15_000, what = 'condition'): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined && v !== null && v !== false) return v;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** A product of `seller` and a scheduled auction of it (API.md defaults unless given). */
+export async function makeAuction(sys: System, seller: TestUser, fields: Record<string, unknown> = {}) {
+  const cat = await makeCategory(sys);
+  const product = await makeProduct(sys, seller, { categoryId: cat.id });
+  const res = await sys.api.post('/api/v1/auctions', { productId: product.id, startingPrice: 1000, durationSeconds: 600, ...fields }, { token: seller.accessToken });
+  if (res.status !== 201) throw new Error(`create auction failed: ${res.status} ${res.text}`);
+  return res.body;
+}
+
+/** A live auction: created and started. */
+export async function liveAuction(sys: System, seller: TestUser, fields: Record<string, unknown> = {}) {
+  const a = await makeAuction(sys, seller, fields);
+  const res = await sys.api.put(`/api/v1/auctions/${a.id}/start`, undefined, { token: seller.accessToken });
+  if (res.status !== 200) throw new Error(`start failed: ${res.status} ${res.text}`);
+  return res.body;
+}
+
+export async function bid(sys: System, user: TestUser, auctionId: string, amount: number, headers: Record<string, string> = {}) {
+  return sys.api.post(`/api/v1/auctions/${auctionId}/bid`, { amount }, { token: user.accessToken, headers });
+}
+
+/** Waits until the bid has a verdict; returns GET /bids/:id. */
+export async function verdict(sys: System, user: TestUser, bidId: string, ms = 15_000) {
+  return waitFor(async () => {
+    const r = await sys.api.get(`/api/v1/bids/${bidId}`, { token: user.accessToken });
+    return r.status === 200 && r.body.status !== 'queued' ? r.body : undefined;
+  }, ms, `verdict of ${bidId}`);
+}

@@ -1,0 +1,35 @@
+/**
+ * Auction timers. Each job re-checks the auction when it fires: a start that is
+ * no longer due (or no longer scheduled) does nothing; a close whose auction was
+ * extended re-arms itself for the new end. Both are idempotent.
+ */
+import { startAuctionTx } from '../../db/operations/lifecycle.js';
+import type { JobPayloads } from '../../queues/jobs.js';
+import { Producer } from '../../queues/producer.js';
+import type { WorkerContext } from '../context.js';
+import { closeIfDue, publishOutbox } from './bid-drain.js';
+
+/**
+ * Arms the close timer for `endsAt` (a repeat for the same end is a no-op;
+ * `retry` gives a re-arm from inside a close job an id of its own).
+ */
+export async function armClose(producer: Producer, auctionId: string, endsAt: number, retry?: number): Promise<void> {
+  await producer.enqueue('auction.close', { auctionId, at: endsAt, ...(retry ? { retry } : {}) }, Math.max(0, endsAt - Date.now()));
+}
+
+export async function auctionStart(ctx: WorkerContext, data: JobPayloads['auction.start']) {
+  const result = await startAuctionTx(ctx.db, data.auctionId, true);
+  if (result.outcome !== 'started') return { started: false, outcome: result.outcome };
+  await publishOutbox(ctx, { frames: [result.frame], user: [] }, []);
+  await armClose(ctx.producer, data.auctionId, result.row.ends_at!.getTime());
+  return { started: true };
+}
+
+export async function auctionClose(ctx: WorkerContext, data: JobPayloads['auction.close']) {
+  const result = await closeIfDue(ctx, data.auctionId, data.endAt);
+  if (result && !result.ended && result.status === 'live' && result.endsAt !== null) {
+    // Extended (soft close) or fired a moment early: wait for the current end.
+    await armClose(ctx.producer, data.auctionId, result.endsAt, Date.now());
+  }
+  return { ended: result?.ended ?? false };
+}

@@ -1,0 +1,82 @@
+/**
+ * The safety net that makes Postgres, not Redis, the source of truth. Every
+ * second (one worker process at a time, by a Redis lease) it:
+ * - re-enqueues drains for auctions whose bids have waited too long (the job was
+ *   lost: Redis wiped, or the edge could not enqueue);
+ * - re-arms overdue timers (a close past its end, a start past its time);
+ * - publishes outbox events a crashed process left unpublished;
+ * - re-applies the one-consumer-per-partition setting (a wiped Redis forgets it).
+ * Everything it does is idempotent, so overlapping sweeps are harmless.
+ */
+import type { WorkerContext } from './context.js';
+import { publishBacklog } from '../lib/publisher.js';
+
+export interface SweepReport {
+  drains: number;
+  closes: number;
+  starts: number;
+  published: number;
+}
+
+export async function sweepOnce(ctx: WorkerContext, staleMs = 2_000): Promise<SweepReport> {
+  const stale = staleMs / 1000;
+  const { rows: stuck } = await ctx.db.raw(
+    `select auction_id, max(receipt_no) as up_to from bids
+     where status = 'queued' and received_at < clock_timestamp() - make_interval(secs => ?)
+     group by auction_id limit 500`,
+    [stale],
+  );
+  for (const r of stuck as { auction_id: string; up_to: string }[]) {
+    await ctx.producer.enqueue('bid.drain', { auctionId: r.auction_id, upTo: Number(r.up_to), retry: Date.now() });
+  }
+  const { rows: overdue } = await ctx.db.raw(
+    `select id, (extract(epoch from ends_at) * 1000)::bigint as at from auctions
+     where status = 'live' and ends_at < clock_timestamp() - make_interval(secs => ?) limit 500`,
+    [stale],
+  );
+  for (const r of overdue as { id: string; at: string }[]) {
+    await ctx.producer.enqueue('auction.close', { auctionId: r.id, at: Number(r.at), retry: Date.now() });
+  }
+  const { rows: due } = await ctx.db.raw(
+    `select id, (extract(epoch from starts_at) * 1000)::bigint as at from auctions
+     where status = 'scheduled' and starts_at < clock_timestamp() - make_interval(secs => ?) limit 500`,
+    [stale],
+  );
+  for (const r of due as { id: string; at: string }[]) {
+    await ctx.producer.enqueue('auction.start', { auctionId: r.id, at: Number(r.at), retry: Date.now() });
+  }
+  const published = await publishBacklog(ctx.db, ctx.redis, ctx.config.redis.prefix, staleMs);
+  await ctx.producer.limitBidPartitions();
+  return { drains: stuck.length, closes: overdue.length, starts: due.length, published: published.auctionEvents + published.userEvents };
+}
+
+/** Runs sweeps every `intervalMs` while this process holds the sweeper lease. */
+export function startSweeper(ctx: WorkerContext, intervalMs = 1_000): { stop: () => Promise<void> } {
+  const lease = `${ctx.config.redis.prefix}:lease:sweeper`;
+  const owner = `${process.pid}-${Math.random().toString(36).slice(2)}`;
+  let stopped = false;
+  let running: Promise<void> = Promise.resolve();
+  const tick = async () => {
+    try {
+      const got = await ctx.redis.set(lease, owner, 'PX', intervalMs * 3, 'NX');
+      const mine = got === 'OK' || (await ctx.redis.get(lease)) === owner;
+      if (!mine) return;
+      await ctx.redis.pexpire(lease, intervalMs * 3);
+      const report = await sweepOnce(ctx);
+      if (report.drains || report.closes || report.starts || report.published) ctx.logger.info(report, 'sweeper recovered work');
+    } catch (err) {
+      ctx.logger.warn({ err: (err as Error).message }, 'sweep failed');
+    }
+  };
+  const timer = setInterval(() => {
+    if (!stopped) running = running.then(tick);
+  }, intervalMs);
+  return {
+    stop: async () => {
+      stopped = true;
+      clearInterval(timer);
+      await running;
+      await ctx.redis.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0", 1, lease, owner).catch(() => undefined);
+    },
+  };
+}
