@@ -52,8 +52,13 @@ export async function findAuction(db: Knex, id: string): Promise<AuctionRow | un
   return db<AuctionRow>('auctions').where({ id }).first();
 }
 
+/**
+ * Locks the auction row against other appliers. FOR NO KEY UPDATE, not FOR
+ * UPDATE: bids being recorded take FOR KEY SHARE on it (their foreign key), and
+ * recording must not wait for a drain to commit.
+ */
 export async function lockAuction(trx: Knex.Transaction, id: string): Promise<AuctionRow | undefined> {
-  return trx<AuctionRow>('auctions').where({ id }).forUpdate().first();
+  return trx<AuctionRow>('auctions').where({ id }).forNoKeyUpdate().first();
 }
 
 /**

@@ -19,7 +19,8 @@ import { Producer } from '../../queues/producer.js';
 import { hashPassword } from '../../edge/http/services/auth.js';
 import { insertUser } from '../../db/operations/users.js';
 import type { Role } from '../../db/tables.js';
-import { testConfig, uniqueId } from './config.js';
+import { testConfig, testEnv, uniqueId } from './config.js';
+import { spawnNode, type Spawned } from './process.js';
 import { createTestDatabase } from './db.js';
 import { deleteKeys } from './redis.js';
 import { client, type Client } from './http.js';
@@ -37,11 +38,15 @@ export interface System {
   workerCtx: WorkerContext;
   producer: Producer;
   sweeper?: { stop: () => Promise<void> };
+  workerProcs: Spawned[];
 }
 
 export interface SystemOptions {
   env?: Record<string, string>;
+  /** Workers (and the sweeper) in this process. */
   workers?: boolean;
+  /** Worker processes to spawn (`node --import tsx workers/main.ts`). */
+  workerProcesses?: number;
   broadcaster?: boolean;
 }
 
@@ -80,10 +85,14 @@ export function useSystem(test: TestFn, options: SystemOptions = {}): () => Syst
       sweeper = startSweeper(workerCtx);
     }
     const broadcaster = options.broadcaster ? await startBroadcaster(config, logger) : undefined;
-    system = { config, env, edge, api: client(edge.url), db, redis, workers, broadcaster, workerCtx, producer, sweeper };
+    const workerProcs = Array.from({ length: options.workerProcesses ?? 0 }, () => spawnNode('workers/main.ts', testEnv({ ...env, LOG_LEVEL: 'info' })));
+    system = { config, env, edge, api: client(edge.url), db, redis, workers, broadcaster, workerCtx, producer, sweeper, workerProcs };
+    await Promise.all(workerProcs.map((w) => w.waitForLine(/workers started/, 30_000)));
   });
   test.after.always(async () => {
     if (system) {
+      for (const w of system.workerProcs) w.kill('SIGTERM');
+      await Promise.all(system.workerProcs.map((w) => w.waitForExit(15_000).catch(() => w.kill('SIGKILL'))));
       await system.broadcaster?.close();
       await system.sweeper?.stop();
       await system.workers?.close();
