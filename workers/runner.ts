@@ -64,10 +64,12 @@ export function startWorkers(ctx: WorkerContext, queues: readonly QueueName[] = 
       connection,
       prefix: queuePrefix(ctx.config.redis.prefix, queue),
       concurrency: concurrency(queue),
-      // A drain holds the job's lock for its transaction only; 30 s covers any
-      // batch. A job whose worker died is retried after the stall check (≤ 60 s),
-      // and the sweeper re-enqueues stuck bids sooner (2 s); both are idempotent.
-      lockDuration: 30_000,
+      // A bid partition admits one active job at a time, so a dead worker's job
+      // blocks its partition until BullMQ sees it stalled: short locks (renewed
+      // every 2.5 s by a live worker) bound that to about 10 s. A lock that lapses
+      // under a busy event loop lets a second worker run the same drain, which is
+      // harmless: drains are idempotent.
+      ...(queue.startsWith('bids-') ? { lockDuration: 5_000, stalledInterval: 5_000, maxStalledCount: 100 } : {}),
     });
     worker.on('failed', (job, err) => ctx.logger.warn({ queue, jobId: job?.id, name: job?.name, err: err.message }, 'job failed'));
     worker.on('error', (err) => ctx.logger.error({ queue, err: err.message }, 'worker error'));

@@ -22,7 +22,7 @@ import type { Role } from '../../db/tables.js';
 import { testConfig, testEnv, uniqueId } from './config.js';
 import { spawnNode, type Spawned } from './process.js';
 import { createTestDatabase } from './db.js';
-import { deleteKeys } from './redis.js';
+import { deleteKeys, startPrivateRedis } from './redis.js';
 import { client, type Client } from './http.js';
 
 export interface System {
@@ -39,6 +39,7 @@ export interface System {
   producer: Producer;
   sweeper?: { stop: () => Promise<void> };
   workerProcs: Spawned[];
+  privateRedis?: { port: number; stop: () => Promise<void> };
 }
 
 export interface SystemOptions {
@@ -47,6 +48,8 @@ export interface SystemOptions {
   workers?: boolean;
   /** Worker processes to spawn (`node --import tsx workers/main.ts`). */
   workerProcesses?: number;
+  /** A private redis-server for this file (tests that wipe or kill Redis). */
+  privateRedis?: boolean;
   broadcaster?: boolean;
 }
 
@@ -69,7 +72,13 @@ export function useSystem(test: TestFn, options: SystemOptions = {}): () => Syst
   test.before(async () => {
     const database = await createTestDatabase();
     dropDb = database.drop;
-    const env = { DB_NAME: database.name, REDIS_PREFIX: uniqueId('t'), ...(options.env ?? {}) };
+    const privateRedis = options.privateRedis ? await startPrivateRedis() : undefined;
+    const env = {
+      DB_NAME: database.name,
+      REDIS_PREFIX: uniqueId('t'),
+      ...(privateRedis ? { REDIS_PORT: String(privateRedis.port) } : {}),
+      ...(options.env ?? {}),
+    };
     const config = testConfig(env);
     const logger = createLogger('test', config.logLevel);
     const edge = await startEdge(config, logger);
@@ -86,7 +95,7 @@ export function useSystem(test: TestFn, options: SystemOptions = {}): () => Syst
     }
     const broadcaster = options.broadcaster ? await startBroadcaster(config, logger) : undefined;
     const workerProcs = Array.from({ length: options.workerProcesses ?? 0 }, () => spawnNode('workers/main.ts', testEnv({ ...env, LOG_LEVEL: 'info' })));
-    system = { config, env, edge, api: client(edge.url), db, redis, workers, broadcaster, workerCtx, producer, sweeper, workerProcs };
+    system = { config, env, edge, api: client(edge.url), db, redis, workers, broadcaster, workerCtx, producer, sweeper, workerProcs, privateRedis };
     await Promise.all(workerProcs.map((w) => w.waitForLine(/workers started/, 30_000)));
   });
   test.after.always(async () => {
@@ -102,6 +111,7 @@ export function useSystem(test: TestFn, options: SystemOptions = {}): () => Syst
       system.redis.disconnect();
       await system.db.destroy();
     }
+    await system?.privateRedis?.stop();
     await dropDb?.();
   });
   return () => {
