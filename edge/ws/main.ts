@@ -9,8 +9,9 @@ const logger = createLogger('broadcaster', config.logLevel);
 
 try {
   const b = await startBroadcaster(config, logger);
-  logger.info({ port: b.port }, 'broadcaster listening');
+  // Signals are handled before the log line says the role is up.
   installShutdown(logger, config.shutdownGraceMs, [{ name: 'broadcaster', run: b.close }]);
+  logger.info({ port: b.port }, 'broadcaster listening');
 } catch (err) {
   logger.fatal({ err }, 'broadcaster failed to start');
   process.exit(1);

@@ -152,6 +152,10 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
       await pump;
       await redis.quit().catch(() => redis.disconnect());
       await db.destroy();
+      // Idle HTTP keep-alive connections (a load balancer's health checks) would
+      // otherwise keep the process alive after shutdown; uWS.js has app.close()
+      // at runtime, though its typings lack it.
+      (app as uWS.TemplatedApp & { close?: () => void }).close?.();
     })());
   return { port, url: `ws://127.0.0.1:${port}/ws`, close };
 }

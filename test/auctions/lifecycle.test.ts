@@ -133,7 +133,7 @@ test('end: bids received before the call are applied, the winner gets an order; 
   t.is(r1.status, 202);
   t.is(r2.status, 202);
   const ended = await sys.api.put(`${A}/${a.id}/end`, undefined, { token: seller.accessToken });
-  t.is(ended.status, 200);
+  t.is(ended.status, 200, ended.text);
   t.is(ended.body.status, 'ended');
   t.is(ended.body.winnerId, b2.id);
   t.is(ended.body.currentPrice, 1100);

@@ -30,9 +30,12 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** A private redis-server on a free port, for tests that kill Redis. Never the shared one. */
-export async function startPrivateRedis(): Promise<{ port: number; stop: () => Promise<void> }> {
-  const port = await freePort();
+/**
+ * A private redis-server on a free port, for tests that kill Redis. Never the shared one.
+ * Pass the `port` of one that was stopped to bring Redis back where clients expect it.
+ */
+export async function startPrivateRedis(port?: number): Promise<{ port: number; stop: () => Promise<void> }> {
+  port ??= await freePort();
   const child: ChildProcess = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
     stdio: 'ignore',
   });

@@ -82,7 +82,7 @@ export function useSystem(test: TestFn, options: SystemOptions = {}): () => Syst
     const config = testConfig(env);
     const logger = createLogger('test', config.logLevel);
     const edge = await startEdge(config, logger);
-    const db = createDb(config, { poolMax: 4 });
+    const db = createDb(config, { poolMax: 12 });
     const redis = createRedis(config, 'blocking');
     const producer = new Producer(redis, config.redis.prefix);
     const workerCtx = { config, logger, db, redis, producer, metrics: createWorkerMetrics() };

@@ -5,15 +5,16 @@
  * whose audience differs from access tokens (neither works as the other). API
  * clients may use an admin's Bearer access token instead.
  */
+import { randomUUID } from 'node:crypto';
 import express, { Router, type Request, type RequestHandler } from 'express';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import jwt from 'jsonwebtoken';
-import argon2 from 'argon2';
 import { AppError } from '../../../lib/errors.js';
 import { keyForToken, VERIFY_ALGORITHMS } from '../../../lib/jwt.js';
 import { findUserByEmail } from '../../../db/operations/users.js';
+import { checkPassword } from '../services/auth.js';
 import type { EdgeDeps } from '../deps.js';
 import { limiter } from '../middleware/rate-limit.js';
 
@@ -77,6 +78,13 @@ export function adminRouter(deps: EdgeDeps): Router {
     serverAdapter,
     options: { uiConfig: { boardTitle: 'Blytz.live queues' } },
   });
+  // Bull Board's own handler answers 500 with the raw error message (a Redis
+  // error, say); answer with the API's envelope instead, the error logged with an id.
+  serverAdapter.setErrorHandler((err) => {
+    const errorId = randomUUID();
+    deps.logger.error({ err, errorId }, 'queue dashboard error');
+    return { status: 500, body: { error: { code: 'internal', message: `internal error (id ${errorId})` } } };
+  });
 
   router.get('/admin/login', (_req, res) => {
     res.type('html').send(loginPage());
@@ -91,7 +99,7 @@ export function adminRouter(deps: EdgeDeps): Router {
         const email = typeof body.email === 'string' ? body.email.toLowerCase().slice(0, 254) : '';
         const password = typeof body.password === 'string' ? body.password.slice(0, 128) : '';
         const user = email ? await findUserByEmail(deps.db, email) : undefined;
-        const ok = user ? await argon2.verify(user.password_hash, password).catch(() => false) : false;
+        const ok = user ? await checkPassword(user.password_hash, password) : false;
         if (!user || !ok || user.role !== 'admin') {
           res.status(401).type('html').send(loginPage('Invalid credentials, or not an admin.'));
           return;

@@ -14,7 +14,7 @@ import { AppError } from '../../../lib/errors.js';
  * Wraps the store so that a Redis failure lets the request through, logged (at
  * most every 10 s) through our logger rather than express-rate-limit's console.
  */
-function failOpen(store: RedisStore, deps: EdgeDeps): Store {
+function failOpen(store: RedisStore, deps: EdgeDeps, windowMs: number): Store {
   let lastWarn = 0;
   return {
     prefix: store.prefix,
@@ -31,7 +31,8 @@ function failOpen(store: RedisStore, deps: EdgeDeps): Store {
           lastWarn = Date.now();
           deps.logger.warn({ err: (err as Error).message }, 'rate limit store unavailable: not limiting');
         }
-        return { totalHits: 0, resetTime: undefined };
+        // Counted as the first hit of a fresh window: never over any limit.
+        return { totalHits: 1, resetTime: new Date(Date.now() + windowMs) };
       }
     },
   };
@@ -56,6 +57,7 @@ export function limiter(
         sendCommand: (command: string, ...args: string[]) => redis.call(command, ...args) as Promise<RedisReply>,
       }),
       deps,
+      60_000,
     ),
     keyGenerator: (req: Request) => (key === 'user' && req.user ? `u:${req.user.id}` : `ip:${ipKeyGenerator(req.ip ?? '')}`),
     skip: key === 'user' ? (req: Request) => !req.user : undefined,

@@ -4,7 +4,10 @@
  * change-password revoke families. Access tokens are short-lived RS256 JWTs.
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import argon2 from 'argon2';
+import { hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2';
+
+// @node-rs/argon2's Algorithm.Argon2id (a const enum, which isolated modules cannot read).
+const ARGON2ID = 2;
 import type { Knex } from 'knex';
 import { AppError, conflict, unauthorized } from '../../../lib/errors.js';
 import { signAccessToken } from '../../../lib/jwt.js';
@@ -29,7 +32,16 @@ export interface Session {
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
 export function hashPassword(config: Config, password: string): Promise<string> {
-  return argon2.hash(password, { type: argon2.argon2id, ...config.passwordHash });
+  return argon2Hash(password, { algorithm: ARGON2ID, ...config.passwordHash });
+}
+
+/** Checks a password against an argon2 hash; false for a malformed hash. */
+export async function checkPassword(hash: string, password: string): Promise<boolean> {
+  try {
+    return await argon2Verify(hash, password);
+  } catch {
+    return false;
+  }
 }
 
 // Verified against when the email is unknown, so both failures take as long.
@@ -37,12 +49,8 @@ let dummyHash: Promise<string> | undefined;
 
 async function verifyPassword(config: Config, hash: string | undefined, password: string): Promise<boolean> {
   dummyHash ??= hashPassword(config, randomUUID());
-  try {
-    const ok = await argon2.verify(hash ?? (await dummyHash), password);
-    return ok && hash !== undefined;
-  } catch {
-    return false;
-  }
+  const ok = await checkPassword(hash ?? (await dummyHash), password);
+  return ok && hash !== undefined;
 }
 
 async function startSession(deps: EdgeDeps, trx: Knex, user: UserRow, familyId: string = randomUUID()): Promise<Session> {

@@ -1,0 +1,153 @@
+import test from 'ava';
+import { generateKeyPairSync } from 'node:crypto';
+import { ConfigError, loadConfig, PRODUCTION_SECRETS } from '../../lib/env.js';
+import { knexConfig } from '../../db/client.js';
+import { loadKeys } from '../../lib/jwt.js';
+import { testEnv } from '../helpers/config.js';
+import { spawnNode } from '../helpers/process.js';
+
+const SECRETS: Record<(typeof PRODUCTION_SECRETS)[number], string> = {
+  JWT_PRIVATE_KEY: generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+  STRIPE_SECRET_KEY: 'sk_live_x',
+  STRIPE_WEBHOOK_SECRET: 'whsec_x',
+  LIVEKIT_API_KEY: 'lk_key',
+  LIVEKIT_API_SECRET: 'lk_secret_lk_secret_lk_secret_00',
+};
+
+test('defaults in development', (t) => {
+  const c = loadConfig({});
+  t.is(c.env, 'development');
+  t.is(c.port, 8080);
+  t.is(c.wsPort, 8081);
+  t.is(c.db.poolMax, 25);
+  t.is(c.bodyLimit, '100kb');
+  t.is(c.rateLimits.generalPerMinute, 100);
+  t.is(c.rateLimits.authPerMinute, 20);
+  t.is(c.db.database, 'blytz');
+  t.is(c.redis.prefix, 'blytz');
+  t.false(c.db.connection && typeof c.db.connection === 'object' ? c.db.connection.ssl : true);
+  // Development has working stand-ins for the production secrets.
+  t.truthy(c.stripe.secretKey);
+  t.truthy(c.livekit.apiKey);
+  t.true(Object.isFrozen(c) && Object.isFrozen(c.db) && Object.isFrozen(c.rateLimits));
+});
+
+test('numbers come from the environment as strings', (t) => {
+  const c = loadConfig({ PORT: '3000', WS_PORT: '3001', DB_POOL_MAX: '7', RATE_LIMIT_GENERAL_PER_MIN: '5', BODY_LIMIT: '1mb' });
+  t.is(c.port, 3000);
+  t.is(c.wsPort, 3001);
+  t.is(c.db.poolMax, 7);
+  t.is(c.rateLimits.generalPerMinute, 5);
+  t.is(c.bodyLimit, '1mb');
+});
+
+test('a bad value throws ConfigError naming the variable', (t) => {
+  for (const [name, value] of [
+    ['PORT', 'abc'],
+    ['PORT', '70000'],
+    ['WS_PORT', '-1'],
+    ['ENV', 'staging'],
+    ['DB_POOL_MAX', '0'],
+    ['BODY_LIMIT', 'lots'],
+    ['DB_NAME', 'x; drop database'],
+  ] as const) {
+    const err = t.throws(() => loadConfig({ [name]: value }), { instanceOf: ConfigError }, `${name}=${value}`);
+    t.true(err?.message.includes(name), err?.message);
+  }
+});
+
+test('production without secrets throws, naming each missing variable', (t) => {
+  const err = t.throws(() => loadConfig({ ENV: 'production' }), { instanceOf: ConfigError });
+  for (const name of PRODUCTION_SECRETS) t.true(err!.message.includes(name), `${name} in: ${err!.message}`);
+  t.deepEqual([...PRODUCTION_SECRETS].sort(), ['JWT_PRIVATE_KEY', 'LIVEKIT_API_KEY', 'LIVEKIT_API_SECRET', 'STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET']);
+});
+
+test('production names exactly the secret that is missing, and loads when all are set', (t) => {
+  const base = { ENV: 'production', DB_PASSWORD: 'pw', ...SECRETS };
+  const ok = loadConfig(base);
+  t.is(ok.env, 'production');
+  t.is(ok.stripe.secretKey, 'sk_live_x');
+  t.is(ok.livekit.apiSecret, SECRETS.LIVEKIT_API_SECRET);
+  for (const name of PRODUCTION_SECRETS) {
+    const source: Record<string, string> = { ...base };
+    delete source[name];
+    const err = t.throws(() => loadConfig(source), { instanceOf: ConfigError });
+    const missing = err!.message.split(':').pop()!;
+    t.is(missing.trim(), name, err!.message);
+  }
+  // The database credentials are required too.
+  const noDb: Record<string, string> = { ...base };
+  delete noDb.DB_PASSWORD;
+  t.throws(() => loadConfig(noDb), { instanceOf: ConfigError, message: /DATABASE_URL/ });
+  t.notThrows(() => loadConfig({ ...noDb, DATABASE_URL: 'postgres://u:p@db.internal:5432/blytz' }));
+});
+
+test('DATABASE_URL overrides DB_*', (t) => {
+  const c = loadConfig({
+    DATABASE_URL: 'postgres://app:secret@db.example.com:6543/prod_db',
+    DB_HOST: 'ignored-host',
+    DB_PORT: '1111',
+    DB_NAME: 'ignored_db',
+  });
+  t.is(c.db.connection, 'postgres://app:secret@db.example.com:6543/prod_db');
+  t.is(c.db.database, 'prod_db');
+  const k = knexConfig(c).connection as { connectionString?: string; host?: string };
+  t.is(k.host, undefined);
+  const url = new URL(k.connectionString!);
+  t.is(url.hostname, 'db.example.com');
+  t.is(url.port, '6543');
+  t.is(url.pathname, '/prod_db');
+  // Without it the DB_* settings are used.
+  const d = loadConfig({ DB_HOST: 'pg.local', DB_PORT: '1111', DB_NAME: 'other_db' });
+  t.like(d.db.connection as object, { host: 'pg.local', port: 1111, database: 'other_db' });
+  t.is(d.db.database, 'other_db');
+  t.throws(() => loadConfig({ DATABASE_URL: 'mysql://x@y/z' }), { instanceOf: ConfigError, message: /DATABASE_URL/ });
+});
+
+test('a PEM stored on one line with literal "\\n" is unescaped', (t) => {
+  const pem = SECRETS.JWT_PRIVATE_KEY;
+  const oneLine = pem.replace(/\n/g, '\\n');
+  t.false(oneLine.includes('\n'));
+  const c = loadConfig({ JWT_PRIVATE_KEY: oneLine });
+  t.is(c.jwt.privateKey, pem);
+  t.notThrows(() => loadKeys(c), 'the unescaped key is usable');
+  // A PEM with real newlines is kept as is.
+  t.is(loadConfig({ JWT_PRIVATE_KEY: pem }).jwt.privateKey, pem);
+
+  const pub1 = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  const pub2 = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  const prev = loadConfig({ JWT_PREVIOUS_PUBLIC_KEYS: (pub1 + pub2).replace(/\n/g, '\\n') }).jwt.previousPublicKeys;
+  t.deepEqual(prev.map((p) => p.trim()), [pub1.trim(), pub2.trim()]);
+});
+
+const ROLES = [
+  ['web', 'edge/http/main.ts'],
+  ['worker', 'workers/main.ts'],
+  ['broadcaster', 'edge/ws/main.ts'],
+] as const;
+
+for (const [role, entry] of ROLES) {
+  test(`${role}: production without secrets exits 1 with one line naming them`, async (t) => {
+    const p = spawnNode(entry, testEnv({ ENV: 'production' }));
+    t.teardown(() => p.kill());
+    const { code } = await p.waitForExit(15_000);
+    t.is(code, 1);
+    const lines = p.stderr().split('\n').filter(Boolean);
+    t.is(lines.length, 1, p.stderr());
+    t.true(lines[0]!.startsWith(`${role}: `), lines[0]);
+    for (const name of PRODUCTION_SECRETS) t.true(lines[0]!.includes(name), `${name} in: ${lines[0]}`);
+    t.false(/\bat .+:\d+:\d+/.test(lines[0]!), 'no stack trace');
+    t.is(p.stdout(), '');
+  });
+
+  test(`${role}: PORT=abc exits 1 with one clear line`, async (t) => {
+    const p = spawnNode(entry, testEnv({ PORT: 'abc' }));
+    t.teardown(() => p.kill());
+    const { code } = await p.waitForExit(15_000);
+    t.is(code, 1);
+    const lines = p.stderr().split('\n').filter(Boolean);
+    t.is(lines.length, 1, p.stderr());
+    t.regex(lines[0]!, new RegExp(`^${role}: .*"PORT" must be a number`));
+    t.is(p.stdout(), '');
+  });
+}

@@ -1,0 +1,357 @@
+/**
+ * Graceful shutdown of every Procfile role, as real processes: SIGTERM stops
+ * intake, lets work in flight finish, and exits 0 without error logs.
+ */
+import test from 'ava';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import net from 'node:net';
+import { randomUUID } from 'node:crypto';
+import WebSocket from 'ws';
+import { Queue } from 'bullmq';
+import { createDb } from '../../db/client.js';
+import { createRedis, waitForRedis } from '../../lib/redis.js';
+import { Producer } from '../../queues/producer.js';
+import { queuePrefix } from '../../queues/names.js';
+import { testConfig, testEnv, uniqueId } from '../helpers/config.js';
+import { createTestDatabase } from '../helpers/db.js';
+import { deleteKeys, freePort } from '../helpers/redis.js';
+import { ROOT, childPids, isAlive, spawnNode, waitForStatus, type Spawned } from '../helpers/process.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+let database: { name: string; drop: () => Promise<void> };
+const prefixes: string[] = [];
+
+test.before(async () => {
+  database = await createTestDatabase();
+});
+test.after.always(async () => {
+  for (const prefix of prefixes) await deleteKeys(testConfig({ REDIS_PREFIX: prefix }), prefix);
+  await database?.drop();
+});
+
+/**
+ * Environment for one role: this file's database, a key prefix of its own (so no
+ * other test's worker takes its jobs), info logs, free ports.
+ */
+async function roleEnv(extra: Record<string, string> = {}) {
+  const prefix = uniqueId('t');
+  prefixes.push(prefix);
+  return testEnv({
+    DB_NAME: database.name,
+    REDIS_PREFIX: prefix,
+    LOG_LEVEL: 'info',
+    PORT: String(await freePort()),
+    WS_PORT: String(await freePort()),
+    ...extra,
+  });
+}
+
+const levels = (p: Spawned) => p.logs().map((l) => Number(l.level));
+const messages = (p: Spawned) => p.logs().map((l) => String(l.msg));
+
+/** Tries a TCP connection; resolves with the error code, or 'connected'. */
+function tryConnect(port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve('connected');
+    });
+    s.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+  });
+}
+
+/**
+ * A raw keep-alive connection that asks `urlPath` once and then stays open and idle,
+ * as a load balancer's would. `closed` resolves when the server closes it.
+ */
+async function idleKeepAlive(port: number, urlPath: string) {
+  const socket = net.connect(port, '127.0.0.1');
+  let received = '';
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  socket.on('error', () => undefined);
+  socket.on('data', (c) => (received += c.toString()));
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', () => resolve());
+    socket.once('error', reject);
+  });
+  socket.write(`GET ${urlPath} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n\r\n`);
+  for (let i = 0; !/\r\n\r\n/.test(received) && i < 100; i++) await sleep(20);
+  const status = Number(/^HTTP\/1\.1 (\d+)/.exec(received)?.[1]);
+  return { socket, status, closed };
+}
+
+test('web: SIGTERM lets the request in flight finish, refuses new connections, exits 0', async (t) => {
+  const env = await roleEnv();
+  const port = Number(env.PORT);
+  const web = spawnNode('edge/http/main.ts', env);
+  t.teardown(() => web.kill());
+  await web.whileRunning(waitForStatus(`http://127.0.0.1:${port}/readyz`));
+
+  // A login whose body arrives in two parts: the second one after SIGTERM.
+  const body = JSON.stringify({ email: `nobody.${randomUUID()}@example.com`, password: 'not the password' });
+  const agent = new http.Agent({ keepAlive: true });
+  t.teardown(() => agent.destroy());
+  const req = http.request({
+    host: '127.0.0.1',
+    port,
+    method: 'POST',
+    path: '/api/v1/auth/login',
+    agent,
+    // 100-continue: the edge's answer proves it has parsed the request and is handling it.
+    headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), expect: '100-continue' },
+  });
+  const handling = new Promise<void>((resolve) => req.once('continue', () => resolve()));
+  const answer = new Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }>((resolve, reject) => {
+    req.on('response', (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text, headers: res.headers }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+  });
+  req.flushHeaders();
+  await handling;
+  req.write(body.slice(0, 10)); // the edge now waits for the rest of the body
+
+  const signalledAt = Date.now();
+  web.child.kill('SIGTERM');
+  await web.waitForLine(/"msg":"shutting down"/, 5_000);
+  // The log line comes just before the listener closes: allow a moment, no more.
+  let refused = await tryConnect(port);
+  for (let i = 0; refused !== 'ECONNREFUSED' && i < 10; i++) {
+    await sleep(20);
+    refused = await tryConnect(port);
+  }
+  t.is(refused, 'ECONNREFUSED', 'no new connections once shutdown started');
+  t.is(web.child.exitCode, null, 'still running while a request is in flight');
+  await sleep(Math.max(0, 300 - (Date.now() - signalledAt)));
+  req.end(body.slice(10));
+
+  const res = await answer;
+  t.is(res.status, 401, res.body);
+  t.is(JSON.parse(res.body).error.code, 'unauthorized');
+
+  const { code } = await web.waitForExit(4_000);
+  t.is(code, 0, web.stdout() + web.stderr());
+  t.true(Date.now() - signalledAt < 4_000, 'exits within a few seconds');
+  const msgs = messages(web);
+  t.true(msgs.includes('shutting down'));
+  t.true(msgs.includes('shutdown complete'));
+  t.true(msgs.indexOf('shutting down') < msgs.indexOf('shutdown complete'));
+  t.deepEqual(
+    web.logs().filter((l) => Number(l.level) >= 50),
+    [],
+    'nothing logged at error level',
+  );
+  t.true(levels(web).length > 0);
+  t.is(web.stderr(), '');
+});
+
+test('web: an idle keep-alive connection does not hold up SIGTERM', async (t) => {
+  const env = await roleEnv();
+  const port = Number(env.PORT);
+  const web = spawnNode('edge/http/main.ts', env);
+  t.teardown(() => web.kill());
+  await web.whileRunning(waitForStatus(`http://127.0.0.1:${port}/readyz`));
+  // A keep-alive connection left open and idle after a finished request.
+  const idle = await idleKeepAlive(port, '/healthz');
+  t.teardown(() => idle.socket.destroy());
+  t.is(idle.status, 200);
+  const start = Date.now();
+  web.child.kill('SIGTERM');
+  const { code } = await web.waitForExit(4_000);
+  t.is(code, 0);
+  t.true(Date.now() - start < 3_000, `took ${Date.now() - start} ms`);
+  t.true(messages(web).includes('shutdown complete'));
+  t.false(levels(web).some((l) => l >= 50), web.stdout());
+  await idle.closed;
+});
+
+test('worker: SIGTERM finishes the job in flight, then exits 0', async (t) => {
+  const env = await roleEnv();
+  const prefix = env.REDIS_PREFIX!;
+  const config = testConfig({ DB_NAME: database.name, REDIS_PREFIX: prefix });
+  const db = createDb(config, { poolMax: 3 });
+  const redis = createRedis(config);
+  redis.on('error', () => undefined);
+  await waitForRedis(redis);
+  const producer = new Producer(redis, prefix);
+  const queue = new Queue('notifications', { connection: redis, prefix: queuePrefix(prefix, 'notifications') });
+  t.teardown(async () => {
+    await queue.close();
+    await producer.close();
+    redis.disconnect();
+    await db.destroy();
+  });
+
+  const [user] = await db('users')
+    .insert({ email: `worker.${randomUUID()}@example.com`, name: 'W', role: 'buyer', password_hash: 'not-a-real-hash' })
+    .returning('id');
+  const worker = spawnNode('workers/main.ts', env);
+  t.teardown(() => worker.kill());
+  await worker.waitForLine(/"msg":"workers started"/);
+
+  // Hold the notifications table so the job blocks inside its insert: it is in flight.
+  const trx = await db.transaction();
+  let committed = false;
+  t.teardown(async () => {
+    if (!committed) await trx.rollback().catch(() => undefined);
+  });
+  await trx.raw('lock table notifications in share mode');
+  const notificationId = randomUUID();
+  const jobId = await producer.enqueue('notification.send', { notificationId, userId: user.id, kind: 'welcome' });
+  for (let i = 0; (await queue.getJobState(jobId)) !== 'active'; i++) {
+    if (i > 100) t.fail('the worker never picked up the job');
+    await sleep(50);
+  }
+
+  worker.child.kill('SIGTERM');
+  await worker.waitForLine(/"msg":"shutting down"/, 5_000);
+  await sleep(300);
+  t.is(worker.child.exitCode, null, 'waits for the job in flight');
+  t.is(await queue.getJobState(jobId), 'active');
+  await trx.commit();
+  committed = true;
+
+  const { code } = await worker.waitForExit(4_000);
+  t.is(code, 0, worker.stdout() + worker.stderr());
+  t.is(await queue.getJobState(jobId), 'completed');
+  const row = await db('notifications').where({ id: notificationId }).first();
+  t.truthy(row, 'the job in flight was finished before exit');
+  t.is(row.user_id, user.id);
+  t.true(messages(worker).includes('shutdown complete'));
+  t.false(levels(worker).some((l) => l >= 50), worker.stdout());
+});
+
+test('worker: idle, SIGTERM exits 0 promptly', async (t) => {
+  const worker = spawnNode('workers/main.ts', await roleEnv());
+  t.teardown(() => worker.kill());
+  await worker.waitForLine(/"msg":"workers started"/);
+  await sleep(200); // let the workers block on Redis
+  const start = Date.now();
+  worker.child.kill('SIGTERM');
+  const { code } = await worker.waitForExit(4_000);
+  t.is(code, 0, worker.stdout() + worker.stderr());
+  t.true(Date.now() - start < 3_000, `took ${Date.now() - start} ms`);
+  t.true(messages(worker).includes('shutdown complete'));
+  t.false(levels(worker).some((l) => l >= 50), worker.stdout());
+});
+
+test('worker: SIGTERM right after start exits 0', async (t) => {
+  // Right after start BullMQ may still be connecting; closing then must not crash or hang.
+  for (let i = 0; i < 3; i++) {
+    const worker = spawnNode('workers/main.ts', await roleEnv());
+    t.teardown(() => worker.kill());
+    await worker.waitForLine(/"msg":"workers started"/);
+    worker.child.kill('SIGTERM');
+    const { code } = await worker.waitForExit(4_000);
+    t.is(code, 0, worker.stdout() + worker.stderr());
+    t.true(messages(worker).includes('shutdown complete'));
+    t.is(worker.stderr(), '');
+  }
+});
+
+test('broadcaster: SIGTERM closes sockets with 1001 and exits 0', async (t) => {
+  const env = await roleEnv();
+  const wsPort = Number(env.WS_PORT);
+  const b = spawnNode('edge/ws/main.ts', env);
+  t.teardown(() => b.kill());
+  await b.whileRunning(waitForStatus(`http://127.0.0.1:${wsPort}/readyz`));
+
+  const ws = new WebSocket(`ws://127.0.0.1:${wsPort}/ws`);
+  t.teardown(() => ws.terminate());
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+  const pong = new Promise<string>((resolve) => ws.once('message', (m) => resolve(m.toString())));
+  ws.send(JSON.stringify({ type: 'ping' }));
+  t.is(JSON.parse(await pong).type, 'pong');
+
+  // An idle keep-alive HTTP connection (a load balancer's health check) must not hold it up.
+  const idle = await idleKeepAlive(wsPort, '/healthz');
+  t.teardown(() => idle.socket.destroy());
+  t.is(idle.status, 200);
+
+  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+    ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+  );
+  const start = Date.now();
+  b.child.kill('SIGTERM');
+  const close = await closed;
+  t.is(close.code, 1001);
+  const { code } = await b.waitForExit(4_000);
+  t.is(code, 0, b.stdout() + b.stderr());
+  t.true(Date.now() - start < 3_000, `took ${Date.now() - start} ms`);
+  t.true(messages(b).includes('shutdown complete'));
+  t.false(levels(b).some((l) => l >= 50), b.stdout());
+  t.is(await tryConnect(wsPort), 'ECONNREFUSED');
+  await idle.closed;
+});
+
+test('start: creates and migrates a new database, runs every role, SIGTERM stops them all', async (t) => {
+  const dbName = uniqueId('blytz_start');
+  const env = await roleEnv({ DB_NAME: dbName });
+  const config = testConfig({ DB_NAME: dbName, REDIS_PREFIX: env.REDIS_PREFIX! });
+  const admin = createDb(config, { database: 'postgres', poolMax: 1 });
+  t.teardown(async () => {
+    await admin.raw('drop database if exists ?? with (force)', [dbName]);
+    await admin.destroy();
+  });
+  t.is((await admin.raw('select 1 from pg_database where datname = ?', [dbName])).rows.length, 0);
+
+  const start = spawnNode('scripts/start.ts', env);
+  t.teardown(() => {
+    for (const pid of childPids(start.pid)) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+    start.kill();
+  });
+  await start.whileRunning(waitForStatus(`http://127.0.0.1:${env.PORT}/readyz`, 25_000));
+  await start.whileRunning(waitForStatus(`http://127.0.0.1:${env.WS_PORT}/readyz`, 10_000));
+  await start.waitForLine(/^worker\s*\|.*"msg":"workers started"/, 10_000);
+
+  // Migrated: the tables are there.
+  const db = createDb(config, { poolMax: 1 });
+  try {
+    t.true(await db.schema.hasTable('users'));
+    t.true(await db.schema.hasTable('notifications'));
+  } finally {
+    await db.destroy();
+  }
+
+  const procfileRoles = fs
+    .readFileSync(path.join(ROOT, 'Procfile'), 'utf8')
+    .split('\n')
+    .map((l) => /^([A-Za-z0-9_-]+):/.exec(l.trim())?.[1])
+    .filter((r): r is string => r !== undefined && r !== 'release');
+  t.true(['web', 'worker', 'broadcaster'].every((r) => procfileRoles.includes(r)));
+  const roles = childPids(start.pid);
+  t.is(roles.length, procfileRoles.length, 'one process per Procfile role');
+  start.child.kill('SIGTERM');
+  const { code } = await start.waitForExit(10_000);
+  t.is(code, 0, start.stdout() + start.stderr());
+  for (const pid of roles) t.false(isAlive(pid), `role ${pid} exited`);
+  for (const role of procfileRoles) {
+    t.regex(start.stdout(), new RegExp(`^${role}\\s*\\|.*"msg":"shutdown complete"`, 'm'), `${role} shut down gracefully`);
+  }
+  t.notRegex(start.stdout(), /"level":(50|60)/, 'no error logs');
+});
+
+test('start: Postgres unreachable exits 1 with install instructions', async (t) => {
+  const closedPort = await freePort();
+  const start = spawnNode('scripts/start.ts', await roleEnv({ DB_PORT: String(closedPort) }));
+  t.teardown(() => start.kill());
+  const { code } = await start.waitForExit(15_000);
+  t.is(code, 1);
+  const err = start.stderr();
+  t.true(err.includes(`Postgres is not reachable at 127.0.0.1:${closedPort}`), err);
+  t.true(err.includes('apt-get install'), err);
+  t.true(err.includes('DATABASE_URL'), err);
+  t.false(err.includes('Redis is not reachable'), 'Redis is fine');
+  t.notRegex(start.stdout(), /^(release|web|worker|broadcaster)\s*\|/m, 'no role was started');
+});
