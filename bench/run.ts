@@ -1,8 +1,10 @@
 /** `npm run bench -- <name>`: runs one benchmark (or all of them without a name). */
 import { benchCatalog } from './catalog.js';
+import { benchBids } from './bids.js';
 
 const BENCHES: Record<string, () => Promise<void>> = {
   catalog: benchCatalog,
+  bids: benchBids,
 };
 
 const wanted = process.argv.slice(2);

@@ -1,0 +1,187 @@
+/**
+ * `npm run bench -- bids`: the bid pipeline under open-loop load from a separate
+ * process, against a naive synchronous baseline, on this machine, in one run.
+ *
+ *  1. one hot auction: bids/s committed end to end, bid→commit latency p50/p99
+ *     (from the database: applied_at − received_at);
+ *  2. 1,000 live auctions, uniform and 80/20 skewed load: total bids/s;
+ *  3. the naive baseline (Express: BEGIN; SELECT … FOR UPDATE; INSERT; UPDATE;
+ *     COMMIT per request) on one hot auction at the same offered rate;
+ * plus calibration ceilings: Postgres commits/s on one row, Redis round trips/s.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { loadConfig } from '../lib/env.js';
+import { createDb, type Knex } from '../db/client.js';
+import { loadKeys, signAccessToken } from '../lib/jwt.js';
+import { ROOT, benchEnv, fmt, freePort, freshDatabase, run, stop, waitReady } from './common.js';
+
+const DB = 'blytz_bench_bids';
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const HOT_RATE = Number(process.env.BENCH_HOT_RATE ?? 3000);
+const MANY_RATE = Number(process.env.BENCH_MANY_RATE ?? 5000);
+const BIDDERS = 200;
+
+interface LoadResult {
+  sent: number;
+  ok: number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  rps: number;
+  p50: number;
+  p99: number;
+}
+
+function load(plan: Record<string, unknown>): Promise<LoadResult> {
+  return new Promise((resolve, reject) => {
+    // The plan (thousands of ids and tokens) goes through a file: argv is too small.
+    const file = path.join(os.tmpdir(), `blytz-load-${process.pid}-${randomUUID()}.json`);
+    fs.writeFileSync(file, JSON.stringify(plan));
+    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/load.ts', file], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    child.on('exit', () => fs.rmSync(file, { force: true }));
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!)) : reject(new Error(`load exited ${code}`))));
+  });
+}
+
+async function seed(db: Knex, auctions: number) {
+  const [seller] = await db('users').insert({ email: `seller@bench`, name: 'Bench Seller', role: 'seller', password_hash: 'x' }).returning('id');
+  const bidders = await db('users')
+    .insert(Array.from({ length: BIDDERS }, (_, i) => ({ email: `bidder${i}@bench`, name: `Bidder ${i}`, role: 'buyer', password_hash: 'x' })))
+    .returning(['id', 'name', 'role']);
+  const [cat] = await db('categories').insert({ name: 'Bench', slug: 'bench' }).returning('id');
+  const ids: string[] = [];
+  for (let i = 0; i < auctions; i += 500) {
+    const n = Math.min(500, auctions - i);
+    const products = await db('products')
+      .insert(Array.from({ length: n }, (_, k) => ({ seller_id: seller.id, category_id: cat.id, title: `Lot ${i + k}`, price: 100 })))
+      .returning('id');
+    const rows = await db('auctions')
+      .insert(
+        products.map((p: { id: string }) => ({
+          seller_id: seller.id,
+          product_id: p.id,
+          title: 'Bench lot',
+          status: 'live',
+          starting_price: 100,
+          current_price: 100,
+          duration_seconds: 7200,
+          starts_at: db.fn.now(),
+          ends_at: db.raw("now() + interval '2 hours'"),
+          soft_close_seconds: 0,
+        })),
+      )
+      .returning('id');
+    await db('auction_counters').insert(rows.map((r: { id: string }) => ({ auction_id: r.id })));
+    ids.push(...rows.map((r: { id: string }) => r.id));
+  }
+  return { bidders, auctions: ids };
+}
+
+/** Waits until no bid of `auctions` is queued, then measures commits/s and latency from the rows. */
+async function settle(db: Knex, auctions: string[], since: Date) {
+  for (let i = 0; i < 600; i++) {
+    const [row] = await db('bids').whereIn('auction_id', auctions).where({ status: 'queued' }).count<{ count: string }[]>('* as count');
+    if (Number(row?.count) === 0) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const { rows } = await db.raw(
+    `select count(*) as n,
+            extract(epoch from max(applied_at) - min(received_at)) as span,
+            percentile_cont(0.5) within group (order by extract(epoch from applied_at - received_at)) * 1000 as p50,
+            percentile_cont(0.99) within group (order by extract(epoch from applied_at - received_at)) * 1000 as p99,
+            count(*) filter (where status = 'accepted') as accepted
+     from bids where auction_id = any(?::uuid[]) and received_at >= ?`,
+    [auctions, since] as unknown as Knex.RawBinding[],
+  );
+  const r = rows[0];
+  return { n: Number(r.n), perSecond: Number(r.n) / Number(r.span), p50: Number(r.p50), p99: Number(r.p99), accepted: Number(r.accepted) };
+}
+
+async function calibrate(db: Knex, redis: Redis) {
+  await db.raw('create table if not exists bench_calibration (id int primary key, n bigint)');
+  await db.raw('insert into bench_calibration values (1, 0) on conflict do nothing');
+  let commits = 0;
+  const until = Date.now() + 3000;
+  while (Date.now() < until) {
+    await db.raw('update bench_calibration set n = n + 1 where id = 1');
+    commits++;
+  }
+  let ops = 0;
+  const until2 = Date.now() + 2000;
+  while (Date.now() < until2) {
+    await redis.incr('bench:calibration');
+    ops++;
+  }
+  return { pgCommits: commits / 3, redisOps: ops / 2 };
+}
+
+export async function benchBids(): Promise<void> {
+  console.log(`bids benchmark: ${SECONDS} s per run; hot auction at ${HOT_RATE}/s, 1,000 auctions at ${MANY_RATE}/s; 1 edge + 2 worker processes`);
+  await freshDatabase(DB);
+  const env = benchEnv({ DB_NAME: DB, REDIS_PREFIX: `bench${Date.now()}`, RATE_LIMIT_BIDS_PER_MIN: '100000000' });
+  const config = loadConfig(env);
+  const db = createDb(config, { poolMax: 4 });
+  const redis = new Redis({ host: config.redis.host, port: config.redis.port });
+  const { bidders, auctions } = await seed(db, 1003);
+  const keys = loadKeys(config);
+  const tokens = bidders.map((b: { id: string; name: string; role: 'buyer' }) => signAccessToken(keys, config, { id: b.id, role: b.role, name: b.name, sid: randomUUID() }));
+  const [hot, naiveHot, warm, ...many] = auctions as [string, string, string, ...string[]];
+
+  const cal = await calibrate(db, redis);
+  const edgePort = await freePort();
+  const edge = run('edge/http/main.ts', { ...env, PORT: String(edgePort) });
+  const workers = [run('workers/main.ts', env), run('workers/main.ts', env)];
+  const url = `http://127.0.0.1:${edgePort}`;
+  const rows: string[] = [];
+  let hotResult: Awaited<ReturnType<typeof settle>> | undefined;
+  try {
+    await waitReady(url);
+    await new Promise((r) => setTimeout(r, 1000));
+    const base = { url, pathPrefix: '/api/v1/auctions', connections: 256, tokens };
+    await load({ ...base, rate: 500, seconds: 2, auctions: [warm], skew: 'uniform' }); // warm up
+
+    let since = new Date();
+    const h = await load({ ...base, rate: HOT_RATE, seconds: SECONDS, auctions: [hot], skew: 'uniform' });
+    hotResult = await settle(db, [hot], since);
+    rows.push(`| one hot auction | ${fmt(HOT_RATE)}/s | ${fmt(hotResult.perSecond)} | ${fmt(hotResult.p50, 1)} / ${fmt(hotResult.p99, 1)} ms | ${h.p50} / ${h.p99} ms | ${h.non2xx + h.errors} |`);
+
+    for (const skew of ['uniform', '80/20'] as const) {
+      since = new Date();
+      const m = await load({ ...base, rate: MANY_RATE, seconds: SECONDS, auctions: many, skew });
+      const r = await settle(db, many, since);
+      rows.push(`| 1,000 auctions, ${skew} | ${fmt(MANY_RATE)}/s | ${fmt(r.perSecond)} | ${fmt(r.p50, 1)} / ${fmt(r.p99, 1)} ms | ${m.p50} / ${m.p99} ms | ${m.non2xx + m.errors} |`);
+    }
+  } finally {
+    await Promise.all([stop(edge), ...workers.map(stop)]);
+  }
+
+  // The naive baseline, alone on the machine as ours was.
+  const naivePort = await freePort();
+  const naive = run('bench/naive-server.ts', { ...env, PORT: String(naivePort) });
+  let naiveResult: LoadResult | undefined;
+  try {
+    await new Promise((r) => setTimeout(r, 1500));
+    const nurl = `http://127.0.0.1:${naivePort}`;
+    await load({ url: nurl, pathPrefix: '/naive', connections: 256, tokens, rate: 300, seconds: 2, auctions: [warm], skew: 'uniform' });
+    naiveResult = await load({ url: nurl, pathPrefix: '/naive', connections: 256, tokens, rate: HOT_RATE, seconds: SECONDS, auctions: [naiveHot], skew: 'uniform' });
+    rows.push(`| naive baseline, one hot auction | ${fmt(HOT_RATE)}/s | ${fmt(naiveResult.ok / SECONDS)} | (synchronous: = HTTP) | ${naiveResult.p50} / ${naiveResult.p99} ms | ${naiveResult.non2xx + naiveResult.errors + naiveResult.timeouts} |`);
+  } finally {
+    await stop(naive);
+  }
+
+  console.log('\n| scenario | offered | committed bids/s | bid→commit p50 / p99 | HTTP p50 / p99 | errors |\n|---|---|---|---|---|---|');
+  for (const r of rows) console.log(r);
+  if (hotResult && naiveResult) {
+    console.log(`\nhot auction, ours / naive: ${fmt(hotResult.perSecond / (naiveResult.ok / SECONDS), 2)}x committed bids/s`);
+  }
+  console.log(`calibration (same run): Postgres single-row commits ${fmt(cal.pgCommits)}/s from one connection; Redis round trips ${fmt(cal.redisOps)}/s from one connection`);
+  redis.disconnect();
+  await db.destroy();
+}
