@@ -27,11 +27,15 @@ export function queuePrefix(redisPrefix: string, queue: QueueName): string {
 }
 
 /** FNV-1a over the id: a stable partition for an auction, the same in every process. */
-export function bidQueueFor(auctionId: string): BidQueueName {
+export function bidPartition(auctionId: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < auctionId.length; i++) {
     h ^= auctionId.charCodeAt(i);
     h = Math.imul(h, 0x01000193);
   }
-  return `bids-${(h >>> 0) % BID_PARTITIONS}`;
+  return (h >>> 0) % BID_PARTITIONS;
+}
+
+export function bidQueueFor(auctionId: string): BidQueueName {
+  return `bids-${bidPartition(auctionId)}`;
 }

@@ -34,6 +34,8 @@ export async function up(knex: Knex): Promise<void> {
     t.text('kind').notNullable();
     t.bigInteger('amount').notNullable();
     t.bigInteger('receipt_no').notNullable();
+    // The auction's bid partition (queues/names.ts), so a drain finds its partition's work.
+    t.smallint('partition').notNullable().defaultTo(0);
     t.timestamp('received_at', { useTz: true }).notNullable();
     t.text('status').notNullable().defaultTo('queued');
     t.text('reason');
@@ -46,6 +48,7 @@ export async function up(knex: Knex): Promise<void> {
     t.check('amount > 0', [], 'bids_amount_check');
   });
   await knex.raw("create index bids_queued_idx on bids (auction_id, receipt_no) where status = 'queued'");
+  await knex.raw("create index bids_queued_partition_idx on bids (partition, auction_id) where status = 'queued'");
   await knex.raw("create index bids_queued_received_idx on bids (received_at) where status = 'queued'");
   await knex.raw('create unique index bids_idempotency_unique on bids (bidder_id, idempotency_key) where idempotency_key is not null');
 

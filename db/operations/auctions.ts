@@ -5,6 +5,7 @@
  */
 import type { Knex } from 'knex';
 import type { AuctionState, Proxy } from '../../auction/engine.js';
+import { bidPartition } from '../../queues/names.js';
 import type { AuctionRow, AutobidRow, BidRow } from '../tables.js';
 
 const num = (v: string | number) => Number(v);
@@ -257,8 +258,8 @@ export async function recordBids(db: Knex, auctionId: string, items: IntakeItem[
     `with c as (
        update auction_counters set receipts = receipts + ? where auction_id = ? returning receipts
      ), ins as (
-       insert into bids (id, auction_id, bidder_id, kind, amount, receipt_no, received_at, idempotency_key)
-       select v.id, ?, v.bidder_id, v.kind, v.amount, c.receipts - ? + v.ord, clock_timestamp(), v.idem
+       insert into bids (id, auction_id, bidder_id, kind, amount, receipt_no, received_at, idempotency_key, partition)
+       select v.id, ?, v.bidder_id, v.kind, v.amount, c.receipts - ? + v.ord, clock_timestamp(), v.idem, ?
        from c, unnest(?::uuid[], ?::uuid[], ?::text[], ?::bigint[], ?::int[], ?::text[]) as v(id, bidder_id, kind, amount, ord, idem)
        on conflict (bidder_id, idempotency_key) where idempotency_key is not null do nothing
        returning id, receipt_no
@@ -269,6 +270,7 @@ export async function recordBids(db: Knex, auctionId: string, items: IntakeItem[
       auctionId,
       auctionId,
       items.length,
+      bidPartition(auctionId),
       items.map((i) => i.id),
       items.map((i) => i.bidderId),
       items.map((i) => i.kind),
@@ -334,4 +336,100 @@ export async function bidHistory(db: Knex, auctionId: string, limit: number, bef
     createdAt: String(r.payload.at),
     seq: Number(r.seq),
   }));
+}
+
+/** Auctions of a bid partition that have queued bids (a cheap, unlocked look). */
+export async function auctionsWithQueuedBids(db: Knex, partition: number, limit: number): Promise<string[]> {
+  const rows = await db('bids').where({ partition, status: 'queued' }).distinct('auction_id').limit(limit);
+  return rows.map((r: { auction_id: string }) => r.auction_id);
+}
+
+/**
+ * Locks several auctions in id order (one statement, so every locker of more
+ * than one auction takes them in the same order and none can deadlock).
+ */
+export async function lockAuctions(trx: Knex.Transaction, ids: string[]): Promise<AuctionRow[]> {
+  if (ids.length === 0) return [];
+  const { rows } = await trx.raw('select * from auctions where id = any(?::uuid[]) order by id for no key update', bindings(ids));
+  return rows as AuctionRow[];
+}
+
+/** Proxies, queued bids (receipt order), bans and proxy owners' names of several auctions, in one round trip. */
+export async function loadDrainInputs(trx: Knex, ids: string[], limit: number) {
+  const { rows } = await trx.raw(
+    `select
+       (select coalesce(json_agg(json_build_object('auctionId', a.auction_id, 'userId', a.user_id, 'maxAmount', a.max_amount,
+                'placedOrder', a.placed_order, 'exhausted', a.exhausted, 'name', u.name)), '[]')
+          from autobids a join users u on u.id = a.user_id where a.auction_id = any(?::uuid[])) as proxies,
+       (select coalesce(json_agg(q order by q.auction_id, q.receipt_no), '[]') from (
+          select b.id, b.auction_id, b.kind, b.bidder_id, u.name, b.amount, b.receipt_no,
+                 (extract(epoch from b.received_at) * 1000)::bigint as received_ms
+          from bids b join users u on u.id = b.bidder_id
+          where b.auction_id = any(?::uuid[]) and b.status = 'queued'
+          order by b.auction_id, b.receipt_no limit ?) q) as bids,
+       (select coalesce(json_agg(json_build_object('auctionId', auction_id, 'userId', user_id)), '[]')
+          from auction_bans where auction_id = any(?::uuid[]) and (expires_at is null or expires_at > clock_timestamp())) as bans`,
+    bindings(ids, ids, limit, ids),
+  );
+  const r = rows[0] as {
+    proxies: { auctionId: string; userId: string; maxAmount: string | number; placedOrder: string | number; exhausted: boolean; name: string }[];
+    bids: { id: string; auction_id: string; kind: 'bid' | 'autobid'; bidder_id: string; name: string; amount: string | number; receipt_no: string | number; received_ms: string | number }[];
+    bans: { auctionId: string; userId: string }[];
+  };
+  const proxies = new Map<string, Proxy[]>();
+  const names = new Map<string, string>();
+  for (const p of r.proxies) {
+    const list = proxies.get(p.auctionId) ?? [];
+    list.push({ userId: p.userId, maxAmount: num(p.maxAmount), placedOrder: num(p.placedOrder), exhausted: p.exhausted });
+    proxies.set(p.auctionId, list);
+    names.set(p.userId, p.name);
+  }
+  const bids = new Map<string, QueuedBid[]>();
+  for (const b of r.bids) {
+    const list = bids.get(b.auction_id) ?? [];
+    list.push({ id: b.id, kind: b.kind, bidderId: b.bidder_id, bidderName: b.name, amount: num(b.amount), receivedAt: num(b.received_ms), receiptNo: num(b.receipt_no) });
+    bids.set(b.auction_id, list);
+  }
+  const bans = new Map<string, Set<string>>();
+  for (const b of r.bans) bans.set(b.auctionId, (bans.get(b.auctionId) ?? new Set()).add(b.userId));
+  return { proxies, bids, bans, names, total: r.bids.length };
+}
+
+/** Writes several auctions' new state in one statement. */
+export async function saveStates(trx: Knex, states: AuctionState[]): Promise<void> {
+  if (states.length === 0) return;
+  await trx.raw(
+    `update auctions as a set current_price = v.price, leader_id = v.leader, leader_order = v.leader_order, bid_count = v.bid_count,
+            ends_at = to_timestamp(v.ends_ms / 1000.0), seq = v.seq, updated_at = clock_timestamp()
+     from unnest(?::uuid[], ?::bigint[], ?::uuid[], ?::bigint[], ?::int[], ?::bigint[], ?::bigint[])
+          as v(id, price, leader, leader_order, bid_count, ends_ms, seq)
+     where a.id = v.id`,
+    bindings(
+      states.map((s) => s.id),
+      states.map((s) => s.currentPrice),
+      states.map((s) => s.leaderId),
+      states.map((s) => s.leaderOrder),
+      states.map((s) => s.bidCount),
+      states.map((s) => s.endsAt),
+      states.map((s) => s.seq),
+    ),
+  );
+}
+
+/** Upserts changed proxies of several auctions in one statement. */
+export async function saveProxyChanges(trx: Knex, changes: { auctionId: string; proxy: Proxy }[]): Promise<void> {
+  if (changes.length === 0) return;
+  await trx('autobids')
+    .insert(changes.map(({ auctionId, proxy: p }) => ({ auction_id: auctionId, user_id: p.userId, max_amount: p.maxAmount, placed_order: p.placedOrder, exhausted: p.exhausted })))
+    .onConflict(['auction_id', 'user_id'])
+    .merge(['max_amount', 'placed_order', 'exhausted', 'updated_at']);
+}
+
+/** The proxies in `after` that differ from `before`. */
+export function changedProxies(before: Proxy[], after: Proxy[]): Proxy[] {
+  const old = new Map(before.map((p) => [p.userId, p]));
+  return after.filter((p) => {
+    const o = old.get(p.userId);
+    return !o || o.maxAmount !== p.maxAmount || o.placedOrder !== p.placedOrder || o.exhausted !== p.exhausted;
+  });
 }

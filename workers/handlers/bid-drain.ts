@@ -1,38 +1,45 @@
 /**
- * Applying bids. One transaction per auction and drain: lock the auction row,
- * read every queued bid in receipt order (committed bids are a gap-free prefix,
- * see recordBids), run them through the pure engine, and write verdicts, state,
- * proxies and the outbox (public events with their seq, private events) at once.
- * A drain that runs twice, or two drains at once, change nothing the second
- * time: the row lock serializes them and a bid leaves `queued` exactly once.
+ * Applying bids. A drain job wakes its partition: the handler finds every
+ * auction of the partition with queued bids and applies them in one transaction
+ * per round: lock those auctions (in id order, one statement), read their queued
+ * bids in receipt order (committed bids are a gap-free prefix, see recordBids),
+ * run each auction's bids through the pure engine, and write verdicts, states,
+ * proxies and the outbox (public events with their seq, private events) in a
+ * handful of statements. A drain that runs twice, or two at once, change nothing
+ * the second time: the row locks serialize them and a bid leaves `queued` once.
  */
 import type { Knex } from 'knex';
-import { applyBid, closeAuction, type AuctionState, type LifecycleEvent, type PrivateEvent, type PublicEvent } from '../../auction/engine.js';
+import { applyBid, closeAuction, type AuctionState } from '../../auction/engine.js';
 import { privateFrame, publicFrame, type AuctionFrame } from '../../auction/frames.js';
 import {
-  activeBans,
+  auctionsWithQueuedBids,
+  changedProxies,
   createWinnerOrder,
   dbNow,
   finishBids,
   insertEvents,
   insertUserEvents,
-  loadProxies,
+  loadDrainInputs,
   lockAuction,
+  lockAuctions,
   lockReceipts,
-  queuedBids,
-  saveProxies,
+  saveProxyChanges,
   saveState,
+  saveStates,
   toState,
-  userNames,
   type Verdict,
 } from '../../db/operations/auctions.js';
 import type { AuctionRow } from '../../db/tables.js';
+import type { Proxy } from '../../auction/engine.js';
 import { publishEvents } from '../../lib/publisher.js';
 import type { JobPayloads } from '../../queues/jobs.js';
+import { bidPartition } from '../../queues/names.js';
 import type { WorkerContext } from '../context.js';
 
 /** Bids applied per transaction at most (the rest go in the next round). */
 const BATCH = 2_000;
+/** Auctions locked per transaction at most. */
+const AUCTIONS_PER_ROUND = 200;
 
 export interface Outbox {
   frames: AuctionFrame[];
@@ -46,62 +53,94 @@ export interface DrainResult {
   accepted: number;
   outbox: Outbox;
   userEventIds: string[];
+  /** The batch was full: there may be more queued. */
   more: boolean;
+  states: Map<string, AuctionState>;
+}
+
+/** Runs the queued bids of the locked `rows` through the engine; writes nothing. */
+async function applyLocked(trx: Knex.Transaction, rows: AuctionRow[]) {
+  const inputs = await loadDrainInputs(trx, rows.map((r) => r.id), BATCH);
+  const outbox: Outbox = { frames: [], user: [] };
+  const verdicts: Verdict[] = [];
+  const receivedAt: number[] = [];
+  const states = new Map<string, AuctionState>();
+  const touched: AuctionState[] = [];
+  const proxyChanges: { auctionId: string; proxy: Proxy }[] = [];
+  let accepted = 0;
+  for (const row of rows) {
+    const before = inputs.proxies.get(row.id) ?? [];
+    let state = toState(row, before);
+    const bids = inputs.bids.get(row.id) ?? [];
+    const banned = inputs.bans.get(row.id) ?? new Set<string>();
+    for (const bid of bids) {
+      const r = applyBid(state, bid, { banned, names: inputs.names });
+      state = r.state;
+      verdicts.push(r.verdict);
+      receivedAt.push(bid.receivedAt);
+      if (r.verdict.status === 'accepted') accepted++;
+      for (const e of r.events) outbox.frames.push(publicFrame(row.id, e));
+      for (const e of r.private) outbox.user.push(privateFrame(row.id, e));
+    }
+    states.set(row.id, state);
+    if (bids.length > 0) {
+      touched.push(state);
+      for (const proxy of changedProxies(before, state.proxies)) proxyChanges.push({ auctionId: row.id, proxy });
+    }
+  }
+  return { outbox, verdicts, receivedAt, states, touched, proxyChanges, accepted, more: inputs.total === BATCH };
+}
+
+async function writeApplied(trx: Knex.Transaction, a: Awaited<ReturnType<typeof applyLocked>>) {
+  await finishBids(trx, a.verdicts);
+  await saveProxyChanges(trx, a.proxyChanges);
+  await insertEvents(trx, a.outbox.frames);
+  await saveStates(trx, a.touched);
+}
+
+/** Applies the queued bids of several auctions in one transaction. */
+export async function applyQueuedMany(trx: Knex.Transaction, ids: string[]): Promise<DrainResult> {
+  const rows = await lockAuctions(trx, ids);
+  const a = await applyLocked(trx, rows);
+  await writeApplied(trx, a);
+  const userEventIds = await insertUserEvents(trx, a.outbox.user);
+  return { applied: a.verdicts.length, verdicts: a.verdicts, receivedAt: a.receivedAt, accepted: a.accepted, outbox: a.outbox, userEventIds, more: a.more, states: a.states };
 }
 
 /**
  * Applies queued bids of the locked auction `row` (inside `trx`). With `close`,
- * it also ends the auction if its end has passed. Used by drains and by close.
+ * it also ends the auction if its end has passed. Used by close.
  */
 export async function applyQueued(trx: Knex.Transaction, row: AuctionRow, close: boolean): Promise<DrainResult & { ended: boolean; state: AuctionState }> {
-  const before = await loadProxies(trx, row.id);
-  let state = toState(row, before);
-  const bids = await queuedBids(trx, row.id, BATCH);
-  const outbox: Outbox = { frames: [], user: [] };
-  const verdicts: Verdict[] = [];
-  let accepted = 0;
-  if (bids.length > 0) {
-    const banned = await activeBans(trx, row.id);
-    const names = await userNames(trx, state.proxies.map((p) => p.userId));
-    for (const bid of bids) {
-      const r = applyBid(state, bid, { banned, names });
-      state = r.state;
-      verdicts.push(r.verdict);
-      if (r.verdict.status === 'accepted') accepted++;
-      for (const e of r.events as (PublicEvent | LifecycleEvent)[]) outbox.frames.push(publicFrame(row.id, e));
-      for (const e of r.private as PrivateEvent[]) outbox.user.push(privateFrame(row.id, e));
-    }
-    await finishBids(trx, verdicts);
-    await saveProxies(trx, row.id, before, state.proxies);
-  }
+  const a = await applyLocked(trx, [row]);
+  await writeApplied(trx, a);
+  let state = a.states.get(row.id)!;
   let ended = false;
-  let winnerId: string | null | undefined;
-  if (close && bids.length < BATCH) {
+  if (close && !a.more) {
     const closed = closeAuction(state, await dbNow(trx));
     if (closed) {
       state = closed.state;
       ended = true;
-      winnerId = closed.winnerId;
-      outbox.frames.push(publicFrame(row.id, closed.event));
+      const frame = publicFrame(row.id, closed.event);
+      a.outbox.frames.push(frame);
+      await insertEvents(trx, [frame]);
       if (closed.winnerId) {
         const orderId = await createWinnerOrder(trx, row, closed.winnerId, state.currentPrice);
-        outbox.user.push({ userId: closed.winnerId, frame: { type: 'auction.won', auctionId: row.id, orderId } });
+        a.outbox.user.push({ userId: closed.winnerId, frame: { type: 'auction.won', auctionId: row.id, orderId } });
       }
+      await saveState(trx, state, { winnerId: closed.winnerId, ended: true });
     }
   }
-  if (bids.length > 0 || ended) {
-    await insertEvents(trx, outbox.frames);
-    await saveState(trx, state, ended ? { winnerId: winnerId ?? null, ended: true } : {});
-  }
-  const userEventIds = await insertUserEvents(trx, outbox.user);
+  const userEventIds = await insertUserEvents(trx, a.outbox.user);
   return {
-    applied: bids.length,
-    verdicts,
-    receivedAt: bids.map((b) => b.receivedAt),
-    accepted,
-    outbox,
+    applied: a.verdicts.length,
+    verdicts: a.verdicts,
+    receivedAt: a.receivedAt,
+    accepted: a.accepted,
+    outbox: a.outbox,
     userEventIds,
-    more: bids.length === BATCH,
+    more: a.more,
+    states: a.states,
     ended,
     state,
   };
@@ -122,20 +161,20 @@ export async function publishOutbox(ctx: WorkerContext, outbox: Outbox, userEven
   }
 }
 
+/** Drains the partition of `data.auctionId`: every auction there with queued bids. */
 export async function bidDrain(ctx: WorkerContext, data: JobPayloads['bid.drain']): Promise<{ applied: number }> {
+  const partition = bidPartition(data.auctionId);
   let total = 0;
-  for (;;) {
-    const result = await ctx.db.transaction(async (trx) => {
-      const row = await lockAuction(trx, data.auctionId);
-      if (!row) return null;
-      return applyQueued(trx, row, false);
-    });
-    if (!result) return { applied: total };
+  for (let round = 0; round < 100; round++) {
+    // An unlocked look first: most jobs of a busy partition find their bids already applied.
+    const ids = await auctionsWithQueuedBids(ctx.db, partition, AUCTIONS_PER_ROUND);
+    if (ids.length === 0) break;
+    const result = await ctx.db.transaction((trx) => applyQueuedMany(trx, ids));
     total += result.applied;
     ctx.metrics?.observeDrain(result.verdicts, result.receivedAt);
     await publishOutbox(ctx, result.outbox, result.userEventIds);
-    if (!result.more) return { applied: total };
   }
+  return { applied: total };
 }
 
 /** Ends the auction if due, after applying every bid recorded before now. */
