@@ -99,7 +99,10 @@ export function createApp(deps: EdgeDeps) {
   app.use(express.json({ limit: config.bodyLimit, strict: true }));
   app.use(cookieParser());
   app.use(authenticate(createPassport(config, deps.keys)));
-  app.use(limiter(deps, 'user', config.rateLimits.userPerMinute, 'user'));
+  // Bids and auto-bids have a per-user limit of their own (RATE_LIMIT_BIDS_PER_MIN)
+  // in place of this one: one Redis round trip less on the hottest path.
+  const ownUserLimit = (req: Request) => !req.user || /^\/api\/v1\/auctions\/[^/]+\/(bid|autobid)$/.test(req.path);
+  app.use(limiter(deps, 'user', config.rateLimits.userPerMinute, 'user', { skip: ownUserLimit }));
 
   app.use(adminRouter(deps));
 
