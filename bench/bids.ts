@@ -136,8 +136,10 @@ export async function benchBids(): Promise<void> {
 
   const cal = await calibrate(db, redis);
   const edgePort = await freePort();
-  const edge = run('edge/http/main.ts', { ...env, PORT: String(edgePort) });
-  const workers = [run('workers/main.ts', env), run('workers/main.ts', env)];
+  // BENCH_PROFILE=dir writes CPU profiles of the edge and workers there.
+  const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
+  const edge = run('edge/http/main.ts', { ...env, PORT: String(edgePort) }, profile);
+  const workers = [run('workers/main.ts', env, profile), run('workers/main.ts', env, profile)];
   const url = `http://127.0.0.1:${edgePort}`;
   const rows: string[] = [];
   let hotResult: Awaited<ReturnType<typeof settle>> | undefined;
@@ -152,7 +154,7 @@ export async function benchBids(): Promise<void> {
     hotResult = await settle(db, [hot], since);
     rows.push(`| one hot auction | ${fmt(HOT_RATE)}/s | ${fmt(hotResult.perSecond)} | ${fmt(hotResult.p50, 1)} / ${fmt(hotResult.p99, 1)} ms | ${h.p50} / ${h.p99} ms | ${h.non2xx + h.errors} |`);
 
-    for (const skew of ['uniform', '80/20'] as const) {
+    for (const skew of process.env.BENCH_ONLY_HOT ? [] : (['uniform', '80/20'] as const)) {
       since = new Date();
       const m = await load({ ...base, rate: MANY_RATE, seconds: SECONDS, auctions: many, skew });
       const r = await settle(db, many, since);

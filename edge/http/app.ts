@@ -95,9 +95,10 @@ export function createApp(deps: EdgeDeps) {
   app.use(opsRouter(deps, () => (spec ??= buildOpenApi(routes))));
 
   // gzip for responses over 1 kB when the client accepts it (catalog pages).
-  app.use(compression({ threshold: 1024 }));
+  app.use(compression({ threshold: 1024, filter: (req, res) => req.method === 'GET' && compression.filter(req, res) }));
   app.use(express.json({ limit: config.bodyLimit, strict: true }));
-  app.use(cookieParser());
+  // Cookies matter to the operators' console only.
+  app.use('/admin', cookieParser());
   app.use(authenticate(createPassport(config, deps.keys)));
   // Bids and auto-bids have a per-user limit of their own (RATE_LIMIT_BIDS_PER_MIN)
   // in place of this one: one Redis round trip less on the hottest path.
