@@ -30,7 +30,7 @@ export async function sweepOnce(ctx: WorkerContext, staleMs = 2_000): Promise<Sw
     await ctx.producer.enqueue('bid.drain', { auctionId: r.auction_id, upTo: Number(r.up_to), retry: Date.now() });
   }
   const { rows: overdue } = await ctx.db.raw(
-    `select id, (extract(epoch from ends_at) * 1000)::bigint as at from auctions
+    `select id, floor(extract(epoch from ends_at) * 1000)::bigint as at from auctions
      where status = 'live' and ends_at < clock_timestamp() - make_interval(secs => ?) limit 500`,
     [stale],
   );
@@ -38,7 +38,7 @@ export async function sweepOnce(ctx: WorkerContext, staleMs = 2_000): Promise<Sw
     await ctx.producer.enqueue('auction.close', { auctionId: r.id, at: Number(r.at), retry: Date.now() });
   }
   const { rows: due } = await ctx.db.raw(
-    `select id, (extract(epoch from starts_at) * 1000)::bigint as at from auctions
+    `select id, floor(extract(epoch from starts_at) * 1000)::bigint as at from auctions
      where status = 'scheduled' and starts_at < clock_timestamp() - make_interval(secs => ?) limit 500`,
     [stale],
   );

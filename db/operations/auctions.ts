@@ -71,7 +71,7 @@ export async function lockReceipts(trx: Knex.Transaction, auctionId: string): Pr
 }
 
 export async function dbNow(trx: Knex): Promise<number> {
-  const { rows } = await trx.raw('select (extract(epoch from clock_timestamp()) * 1000)::bigint as now');
+  const { rows } = await trx.raw('select floor(extract(epoch from clock_timestamp()) * 1000)::bigint as now');
   return Number(rows[0].now);
 }
 
@@ -363,7 +363,7 @@ export async function loadDrainInputs(trx: Knex, ids: string[], limit: number) {
           from autobids a join users u on u.id = a.user_id where a.auction_id = any(?::uuid[])) as proxies,
        (select coalesce(json_agg(q order by q.auction_id, q.receipt_no), '[]') from (
           select b.id, b.auction_id, b.kind, b.bidder_id, u.name, b.amount, b.receipt_no,
-                 (extract(epoch from b.received_at) * 1000)::bigint as received_ms
+                 floor(extract(epoch from b.received_at) * 1000)::bigint as received_ms
           from bids b join users u on u.id = b.bidder_id
           where b.auction_id = any(?::uuid[]) and b.status = 'queued'
           order by b.auction_id, b.receipt_no limit ?) q) as bids,

@@ -54,8 +54,12 @@ export class BidIntake {
           continue;
         }
         this.deps.metrics.bidGroup.observe(group.length);
-        if (inserted.ids.size > 0) await this.wake(auctionId, inserted.upTo);
-        for (const p of group) p.resolve(inserted.ids.has(p.item.id) ? 'recorded' : 'duplicate');
+        // The next group may be recorded while this one's wake-up is enqueued; its
+        // requests are answered once the enqueue has been tried.
+        const woken = inserted.ids.size > 0 ? this.wake(auctionId, inserted.upTo) : Promise.resolve();
+        void woken.then(() => {
+          for (const p of group) p.resolve(inserted.ids.has(p.item.id) ? 'recorded' : 'duplicate');
+        });
       } catch (err) {
         for (const p of group) p.reject(err);
       }
