@@ -1,12 +1,19 @@
 /**
- * Bid intake at the edge: record durably, then wake a worker. Bids for one
- * auction that arrive while a write for it is in flight are grouped and written
- * together in one statement and one commit (group commit): no waiting when the
- * auction is quiet, fewer commits when it is hot. Within a group the receipt
- * order is the order this edge received them.
+ * Bid intake at the edge: record durably, then wake a worker. Bids that arrive
+ * while earlier ones are being written are grouped and written together (group
+ * commit): no waiting when traffic is light, few commits when it is heavy.
+ *
+ * - One auction's bids are never in two writes at once, so this edge's receipt
+ *   order for an auction is the order it received them.
+ * - A write takes the pending bids of up to MAX_AUCTIONS auctions: one
+ *   statement for a single auction, one transaction (counters locked in id
+ *   order) for several. Up to MAX_WRITES writes run at once.
+ * - After a write commits, one drain job per bid partition touched is enqueued.
  */
 import type { IntakeItem } from '../../../db/operations/auctions.js';
-import { recordBids } from '../../../db/operations/auctions.js';
+import { recordBids, recordBidsMany } from '../../../db/operations/auctions.js';
+import type { JobPayloads } from '../../../queues/jobs.js';
+import { bidPartition } from '../../../queues/names.js';
 import type { EdgeDeps } from '../deps.js';
 
 export type IntakeOutcome = 'recorded' | 'duplicate' | 'no_auction';
@@ -17,11 +24,16 @@ interface Pending {
   reject: (err: unknown) => void;
 }
 
-const MAX_GROUP = 500;
+const MAX_PER_AUCTION = 500;
+const MAX_AUCTIONS = 100;
+const MAX_WRITES = 6;
 
 export class BidIntake {
+  /** Pending bids per auction; a Map keeps the order auctions first arrived in. */
   private readonly pending = new Map<string, Pending[]>();
-  private readonly busy = new Set<string>();
+  private readonly writing = new Set<string>();
+  private writes = 0;
+  private scheduled = false;
 
   constructor(private readonly deps: Pick<EdgeDeps, 'db' | 'producer' | 'logger' | 'metrics'>) {}
 
@@ -30,52 +42,85 @@ export class BidIntake {
       const list = this.pending.get(auctionId);
       if (list) list.push({ item, resolve, reject });
       else this.pending.set(auctionId, [{ item, resolve, reject }]);
-      if (!this.busy.has(auctionId)) {
-        this.busy.add(auctionId);
-        // Let the requests already parsed in this turn of the event loop join.
-        setImmediate(() => void this.drain(auctionId));
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.writes >= MAX_WRITES) return;
+    this.scheduled = true;
+    // Let the requests already parsed in this turn of the event loop join.
+    setImmediate(() => {
+      this.scheduled = false;
+      while (this.writes < MAX_WRITES) {
+        const take = this.take();
+        if (take.length === 0) break;
+        this.writes++;
+        let released = false;
+        const release = () => {
+          if (released) return;
+          released = true;
+          this.writes--;
+          for (const [auctionId] of take) this.writing.delete(auctionId);
+          if (this.pending.size > 0) this.schedule();
+        };
+        void this.write(take, release).finally(release);
       }
     });
   }
 
-  private async drain(auctionId: string): Promise<void> {
-    for (;;) {
-      const all = this.pending.get(auctionId) ?? [];
-      const group = all.splice(0, MAX_GROUP);
-      if (all.length === 0) this.pending.delete(auctionId);
-      if (group.length === 0) {
-        this.busy.delete(auctionId);
-        return;
+  /** Up to MAX_AUCTIONS auctions that are not being written, with their pending bids. */
+  private take(): [string, Pending[]][] {
+    const out: [string, Pending[]][] = [];
+    for (const [auctionId, list] of this.pending) {
+      if (this.writing.has(auctionId)) continue;
+      const group = list.splice(0, MAX_PER_AUCTION);
+      if (list.length === 0) this.pending.delete(auctionId);
+      this.writing.add(auctionId);
+      out.push([auctionId, group]);
+      if (out.length >= MAX_AUCTIONS) break;
+    }
+    return out;
+  }
+
+  /** Records `take`; calls `release` once the write has committed (its wake-up may still run). */
+  private async write(take: [string, Pending[]][], release: () => void): Promise<void> {
+    try {
+      let results: Map<string, { ids: Set<string>; upTo: number }>;
+      if (take.length === 1) {
+        const [auctionId, group] = take[0]!;
+        const r = await recordBids(this.deps.db, auctionId, group.map((p) => p.item));
+        results = new Map(r ? [[auctionId, r]] : []);
+      } else {
+        results = await recordBidsMany(this.deps.db, take.map(([auctionId, group]) => ({ auctionId, items: group.map((p) => p.item) })));
       }
-      try {
-        const inserted = await recordBids(this.deps.db, auctionId, group.map((p) => p.item));
-        if (inserted === null) {
-          for (const p of group) p.resolve('no_auction');
-          continue;
-        }
-        this.deps.metrics.bidGroup.observe(group.length);
-        // The next group may be recorded while this one's wake-up is enqueued; its
-        // requests are answered once the enqueue has been tried.
-        const woken = inserted.ids.size > 0 ? this.wake(auctionId, inserted.upTo) : Promise.resolve();
-        void woken.then(() => {
-          for (const p of group) p.resolve(inserted.ids.has(p.item.id) ? 'recorded' : 'duplicate');
-        });
-      } catch (err) {
-        for (const p of group) p.reject(err);
+      this.deps.metrics.bidGroup.observe(take.reduce((n, [, g]) => n + g.length, 0));
+      // The next bids of these auctions may be recorded while this wake-up is enqueued.
+      release();
+      await this.wake(results);
+      for (const [auctionId, group] of take) {
+        const r = results.get(auctionId);
+        for (const p of group) p.resolve(!r ? 'no_auction' : r.ids.has(p.item.id) ? 'recorded' : 'duplicate');
       }
+    } catch (err) {
+      for (const [, group] of take) for (const p of group) p.reject(err);
     }
   }
 
   /**
-   * Enqueues the drain. The bids are already durable: if Redis refuses, the
-   * worker's sweeper finds them within seconds, so the bid is still accepted.
+   * One drain job per partition touched. The bids are already durable: if Redis
+   * refuses, the worker's sweeper finds them within seconds, so they still count.
    */
-  private async wake(auctionId: string, upTo: number): Promise<void> {
+  private async wake(results: Map<string, { ids: Set<string>; upTo: number }>): Promise<void> {
+    const jobs = new Map<number, JobPayloads['bid.drain']>();
+    for (const [auctionId, r] of results) {
+      if (r.ids.size > 0) jobs.set(bidPartition(auctionId), { auctionId, upTo: r.upTo });
+    }
     try {
-      await this.deps.producer.enqueue('bid.drain', { auctionId, upTo });
+      await Promise.all([...jobs.values()].map((data) => this.deps.producer.enqueue('bid.drain', data)));
     } catch (err) {
       this.deps.metrics.enqueueFailures.inc({ queue: 'bids' });
-      this.deps.logger.warn({ err: (err as Error).message, auctionId }, 'drain not enqueued; the sweeper will pick the bids up');
+      this.deps.logger.warn({ err: (err as Error).message }, 'drain not enqueued; the sweeper will pick the bids up');
     }
   }
 }
