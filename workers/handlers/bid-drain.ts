@@ -165,6 +165,9 @@ export async function publishOutbox(ctx: WorkerContext, outbox: Outbox, userEven
 export async function bidDrain(ctx: WorkerContext, data: JobPayloads['bid.drain']): Promise<{ applied: number }> {
   const partition = bidPartition(data.auctionId);
   let total = 0;
+  // Each round's events are published while the next round runs; rounds publish in
+  // order (one chain, one Redis connection), so every auction's stream stays in seq order.
+  let published: Promise<void> = Promise.resolve();
   for (let round = 0; round < 100; round++) {
     // An unlocked look first: most jobs of a busy partition find their bids already applied.
     const ids = await auctionsWithQueuedBids(ctx.db, partition, AUCTIONS_PER_ROUND);
@@ -172,8 +175,9 @@ export async function bidDrain(ctx: WorkerContext, data: JobPayloads['bid.drain'
     const result = await ctx.db.transaction((trx) => applyQueuedMany(trx, ids));
     total += result.applied;
     ctx.metrics?.observeDrain(result.verdicts, result.receivedAt);
-    await publishOutbox(ctx, result.outbox, result.userEventIds);
+    published = published.then(() => publishOutbox(ctx, result.outbox, result.userEventIds));
   }
+  await published;
   return { applied: total };
 }
 
