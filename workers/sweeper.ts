@@ -18,6 +18,22 @@ export interface SweepReport {
   published: number;
 }
 
+const TIMERS = {
+  close: { status: 'live', column: 'ends_at' },
+  start: { status: 'scheduled', column: 'starts_at' },
+} as const;
+
+/** Auctions whose close (or start) time passed more than `stale` seconds ago. */
+async function overdueTimers(ctx: WorkerContext, timer: keyof typeof TIMERS, stale: number) {
+  const { status, column } = TIMERS[timer];
+  const { rows } = await ctx.db.raw(
+    `select id, floor(extract(epoch from ??) * 1000)::bigint as at from auctions
+     where status = ? and ?? < clock_timestamp() - make_interval(secs => ?) limit 500`,
+    [column, status, column, stale],
+  );
+  return (rows as { id: string; at: string }[]).map((r) => ({ id: r.id, at: Number(r.at) }));
+}
+
 export async function sweepOnce(ctx: WorkerContext, staleMs = 2_000): Promise<SweepReport> {
   const stale = staleMs / 1000;
   const { rows: stuck } = await ctx.db.raw(
@@ -29,22 +45,11 @@ export async function sweepOnce(ctx: WorkerContext, staleMs = 2_000): Promise<Sw
   for (const r of stuck as { auction_id: string; up_to: string }[]) {
     await ctx.producer.enqueue('bid.drain', { auctionId: r.auction_id, upTo: Number(r.up_to), retry: Date.now() });
   }
-  const { rows: overdue } = await ctx.db.raw(
-    `select id, floor(extract(epoch from ends_at) * 1000)::bigint as at from auctions
-     where status = 'live' and ends_at < clock_timestamp() - make_interval(secs => ?) limit 500`,
-    [stale],
-  );
-  for (const r of overdue as { id: string; at: string }[]) {
-    await ctx.producer.enqueue('auction.close', { auctionId: r.id, at: Number(r.at), retry: Date.now() });
-  }
-  const { rows: due } = await ctx.db.raw(
-    `select id, floor(extract(epoch from starts_at) * 1000)::bigint as at from auctions
-     where status = 'scheduled' and starts_at < clock_timestamp() - make_interval(secs => ?) limit 500`,
-    [stale],
-  );
-  for (const r of due as { id: string; at: string }[]) {
-    await ctx.producer.enqueue('auction.start', { auctionId: r.id, at: Number(r.at), retry: Date.now() });
-  }
+  // Timers that should have fired: closes past their end, starts past their time.
+  const overdue = await overdueTimers(ctx, 'close', stale);
+  for (const r of overdue) await ctx.producer.enqueue('auction.close', { auctionId: r.id, at: r.at, retry: Date.now() });
+  const due = await overdueTimers(ctx, 'start', stale);
+  for (const r of due) await ctx.producer.enqueue('auction.start', { auctionId: r.id, at: r.at, retry: Date.now() });
   const published = await publishBacklog(ctx.db, ctx.redis, ctx.config.redis.prefix, staleMs);
   await ctx.producer.limitBidPartitions();
   return { drains: stuck.length, closes: overdue.length, starts: due.length, published: published.auctionEvents + published.userEvents };

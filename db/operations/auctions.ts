@@ -4,7 +4,8 @@
  * worker and the edge read auctions the same way.
  */
 import type { Knex } from 'knex';
-import type { AuctionState, Proxy } from '../../auction/engine.js';
+import type { AuctionState, BidInput, Proxy } from '../../auction/engine.js';
+import type { AuctionFrame } from '../../auction/frames.js';
 import { bidPartition } from '../../queues/names.js';
 import type { AuctionRow, AutobidRow, BidRow } from '../tables.js';
 
@@ -80,20 +81,6 @@ export async function loadProxies(trx: Knex, auctionId: string): Promise<Proxy[]
   return rows.map((r) => ({ userId: r.user_id, maxAmount: num(r.max_amount), placedOrder: num(r.placed_order), exhausted: r.exhausted }));
 }
 
-/** Writes the proxies that differ from `before`. */
-export async function saveProxies(trx: Knex, auctionId: string, before: Proxy[], after: Proxy[]): Promise<void> {
-  const old = new Map(before.map((p) => [p.userId, p]));
-  const changed = after.filter((p) => {
-    const o = old.get(p.userId);
-    return !o || o.maxAmount !== p.maxAmount || o.placedOrder !== p.placedOrder || o.exhausted !== p.exhausted;
-  });
-  if (changed.length === 0) return;
-  await trx('autobids')
-    .insert(changed.map((p) => ({ auction_id: auctionId, user_id: p.userId, max_amount: p.maxAmount, placed_order: p.placedOrder, exhausted: p.exhausted })))
-    .onConflict(['auction_id', 'user_id'])
-    .merge(['max_amount', 'placed_order', 'exhausted', 'updated_at']);
-}
-
 export function toState(row: AuctionRow, proxies: Proxy[]): AuctionState {
   return {
     id: row.id,
@@ -131,48 +118,8 @@ export async function saveState(trx: Knex, s: AuctionState, extra: { winnerId?: 
     });
 }
 
-export interface QueuedBid {
-  id: string;
-  kind: 'bid' | 'autobid';
-  bidderId: string;
-  bidderName: string;
-  amount: number;
-  receivedAt: number;
-  receiptNo: number;
-}
-
-/** The auction's queued bids in receipt order (every committed one: a gap-free prefix). */
-export async function queuedBids(trx: Knex, auctionId: string, limit: number): Promise<QueuedBid[]> {
-  const rows = await trx('bids as b')
-    .join('users as u', 'u.id', 'b.bidder_id')
-    .where({ 'b.auction_id': auctionId, 'b.status': 'queued' })
-    .orderBy('b.receipt_no')
-    .limit(limit)
-    .select('b.id', 'b.kind', 'b.bidder_id', 'u.name', 'b.amount', 'b.received_at', 'b.receipt_no');
-  return rows.map((r) => ({
-    id: r.id,
-    kind: r.kind,
-    bidderId: r.bidder_id,
-    bidderName: r.name,
-    amount: num(r.amount),
-    receivedAt: (r.received_at as Date).getTime(),
-    receiptNo: num(r.receipt_no),
-  }));
-}
-
-export async function userNames(trx: Knex, ids: string[]): Promise<Map<string, string>> {
-  if (ids.length === 0) return new Map();
-  const rows = await trx('users').whereIn('id', ids).select('id', 'name');
-  return new Map(rows.map((r: { id: string; name: string }) => [r.id, r.name]));
-}
-
-export async function activeBans(trx: Knex, auctionId: string): Promise<Set<string>> {
-  const rows = await trx('auction_bans')
-    .where({ auction_id: auctionId })
-    .andWhere((q) => q.whereNull('expires_at').orWhere('expires_at', '>', trx.raw('clock_timestamp()')))
-    .select('user_id');
-  return new Set(rows.map((r: { user_id: string }) => r.user_id));
-}
+/** A queued bid as the engine takes it. */
+export type QueuedBid = BidInput;
 
 export interface Verdict {
   id: string;
@@ -192,15 +139,7 @@ export async function finishBids(trx: Knex, verdicts: Verdict[]): Promise<void> 
   );
 }
 
-export interface EventFrame {
-  type: string;
-  auctionId: string;
-  seq: number;
-  at: string;
-  [k: string]: unknown;
-}
-
-export async function insertEvents(trx: Knex, frames: EventFrame[]): Promise<void> {
+export async function insertEvents(trx: Knex, frames: AuctionFrame[]): Promise<void> {
   if (frames.length === 0) return;
   await trx('auction_events').insert(frames.map((f) => ({ auction_id: f.auctionId, seq: f.seq, type: f.type, payload: JSON.stringify(f) })));
 }
