@@ -39,6 +39,13 @@ export interface AuctionState {
   bidCount: number;
   /** Epoch milliseconds (the database clock); null until started. */
   endsAt: number | null;
+  /**
+   * When it went live (epoch ms); a bid received before it is not live, however
+   * late it is applied. Null (or absent) until started.
+   */
+  startsAt?: number | null;
+  /** The owner ended it early: no bid extends it any more. */
+  hardEnd?: boolean;
   softCloseSeconds: number;
   seq: number;
   proxies: Proxy[];
@@ -131,7 +138,7 @@ export function applyBid(state: AuctionState, bid: BidInput, ctx: Context): Appl
   };
 
   if (s.status === 'ended' || (s.status === 'live' && s.endsAt !== null && bid.receivedAt >= s.endsAt)) return reject('auction_ended');
-  if (s.status !== 'live') return reject('auction_not_live');
+  if (s.status !== 'live' || (s.startsAt != null && bid.receivedAt < s.startsAt)) return reject('auction_not_live');
   if (ctx.banned.has(bid.bidderId)) return reject('banned');
   if (bid.bidderId === s.sellerId) return reject('self_bid');
 
@@ -150,7 +157,7 @@ export function applyBid(state: AuctionState, bid: BidInput, ctx: Context): Appl
     s.bidCount += 1;
     if (!leaders.includes(userId)) leaders.push(userId);
     // Soft close: an accepted bid within the window moves the end to its receipt + window.
-    if (s.softCloseSeconds > 0 && s.endsAt !== null && s.endsAt - bid.receivedAt <= s.softCloseSeconds * 1000) {
+    if (s.softCloseSeconds > 0 && !s.hardEnd && s.endsAt !== null && s.endsAt - bid.receivedAt <= s.softCloseSeconds * 1000) {
       s.endsAt = Math.max(s.endsAt, bid.receivedAt + s.softCloseSeconds * 1000);
     }
     s.seq += 1;
@@ -286,6 +293,7 @@ export function startAuction(state: AuctionState, now: number, durationSeconds: 
   if (state.status !== 'scheduled') return null;
   const s = clone(state);
   s.status = 'live';
+  s.startsAt = now;
   s.endsAt = now + durationSeconds * 1000;
   s.seq += 1;
   return {

@@ -81,6 +81,7 @@ export interface AuctionRow {
   published_seq: string;
   winner_id: string | null;
   ended_at: Date | null;
+  hard_end: boolean;
   created_at: Date;
   updated_at: Date;
 }

@@ -69,6 +69,9 @@ export function fromPostgres(err: unknown): AppError | null {
       return new AppError('validation_failed', 'malformed identifier');
     case '57014':
       return new AppError('service_unavailable', 'the request took too long, try again');
+    case '40P01': // deadlock detected
+    case '40001': // serialization failure
+      return new AppError('service_unavailable', 'the request conflicted with another, try again');
     default:
       return null;
   }

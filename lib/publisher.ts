@@ -1,9 +1,17 @@
 /**
  * The outbox's second half: events committed in Postgres are appended to Redis
  * streams, then marked published. A process that dies in between leaves them
- * unpublished; the sweeper publishes them again. Auction events go to the
- * auction's stream with id `<seq>-0`, which Redis accepts once only, so a repeat
- * publish cannot duplicate them; private events may repeat (clients dedupe by id).
+ * unpublished; the sweeper publishes them later.
+ *
+ * Auction events reach an auction's stream strictly in seq order, whoever
+ * publishes them (a drain, a close, the edge, the sweeper, at the same time): one
+ * Lua script appends an event only if it is the next one after the stream's last
+ * entry (ids are `<seq>-0`), skips ones already there, and reports a gap when an
+ * earlier event is missing. The publisher then fills the gap from the outbox in
+ * Postgres and tries again. Only an empty stream (a wiped Redis) takes any seq:
+ * its history is gone and subscribers that need it resync.
+ *
+ * Private events go to the user-events stream at least once (clients dedupe by id).
  */
 import type { Knex } from 'knex';
 import type { Redis } from 'ioredis';
@@ -14,9 +22,48 @@ export interface Published {
   userEvents: number;
 }
 
-const ALREADY_THERE = /equal or smaller/;
+// KEYS[1]: the stream. ARGV[1]: MAXLEN; then seq, payload pairs in ascending seq.
+// Returns {appended, last seq in the stream}, or {-1, last} at a gap.
+const APPEND_IN_ORDER = `
+local last = 0
+local tail = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+local empty = #tail == 0
+if not empty then last = tonumber(string.match(tail[1][1], '^(%d+)')) end
+local added = 0
+for i = 2, #ARGV, 2 do
+  local seq = tonumber(ARGV[i])
+  if seq > last then
+    if not empty and seq ~= last + 1 then return {-1, last} end
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], seq .. '-0', 'event', ARGV[i + 1])
+    last = seq
+    empty = false
+    added = added + 1
+  end
+end
+return {added, last}`;
 
-/** Appends events (any order of auctions; each auction's in seq order) and marks them. */
+type Frame = { seq: number; frame: unknown };
+
+async function append(redis: Redis, key: string, frames: Frame[]): Promise<[number, number]> {
+  const args: (string | number)[] = [AUCTION_STREAM_MAXLEN];
+  for (const f of frames) args.push(f.seq, JSON.stringify(f.frame));
+  return (await redis.eval(APPEND_IN_ORDER, 1, key, ...args)) as [number, number];
+}
+
+/** Publishes one auction's events (ascending seq), filling any gap from the outbox. Returns the last seq in the stream. */
+async function publishAuction(db: Knex, redis: Redis, prefix: string, auctionId: string, frames: Frame[]): Promise<{ added: number; last: number }> {
+  const key = auctionStream(prefix, auctionId);
+  let [added, last] = await append(redis, key, frames);
+  if (added === -1) {
+    const upTo = frames[frames.length - 1]!.seq;
+    const missing = await db('auction_events').where({ auction_id: auctionId }).where('seq', '>', last).where('seq', '<=', upTo).orderBy('seq').select('seq', 'payload');
+    [added, last] = await append(redis, key, missing.map((m: { seq: string; payload: unknown }) => ({ seq: Number(m.seq), frame: m.payload })));
+    if (added === -1) throw new Error(`auction ${auctionId}: outbox gap after seq ${last}`);
+  }
+  return { added, last };
+}
+
+/** Appends events and marks them published. */
 export async function publishEvents(
   db: Knex,
   redis: Redis,
@@ -25,42 +72,53 @@ export async function publishEvents(
   userFrames: { id: string; userId: string; frame: unknown }[],
 ): Promise<Published> {
   if (auctionFrames.length === 0 && userFrames.length === 0) return { auctionEvents: 0, userEvents: 0 };
-  const pipe = redis.pipeline();
+  const byAuction = new Map<string, Frame[]>();
   for (const e of auctionFrames) {
-    pipe.xadd(auctionStream(prefix, e.auctionId), 'MAXLEN', '~', String(AUCTION_STREAM_MAXLEN), `${e.seq}-0`, 'event', JSON.stringify(e.frame));
+    const list = byAuction.get(e.auctionId) ?? [];
+    list.push({ seq: e.seq, frame: e.frame });
+    byAuction.set(e.auctionId, list);
   }
-  for (const e of userFrames) {
-    pipe.xadd(userEventsStream(prefix), 'MAXLEN', '~', String(USER_EVENTS_MAXLEN), '*', 'userId', e.userId, 'id', e.id, 'event', JSON.stringify(e.frame));
+  const lasts = new Map<string, number>();
+  let appended = 0;
+  await Promise.all(
+    [...byAuction].map(async ([auctionId, frames]) => {
+      frames.sort((a, b) => a.seq - b.seq);
+      const r = await publishAuction(db, redis, prefix, auctionId, frames);
+      appended += r.added;
+      lasts.set(auctionId, r.last);
+    }),
+  );
+  if (userFrames.length) {
+    const pipe = redis.pipeline();
+    for (const e of userFrames) {
+      pipe.xadd(userEventsStream(prefix), 'MAXLEN', '~', String(USER_EVENTS_MAXLEN), '*', 'userId', e.userId, 'id', e.id, 'event', JSON.stringify(e.frame));
+    }
+    for (const [err] of (await pipe.exec()) ?? []) if (err) throw err;
   }
-  const results = (await pipe.exec()) ?? [];
-  for (const [err] of results) {
-    if (err && !ALREADY_THERE.test(err.message)) throw err;
-  }
-  const highest = new Map<string, number>();
-  for (const e of auctionFrames) highest.set(e.auctionId, Math.max(highest.get(e.auctionId) ?? 0, e.seq));
-  const ids = [...highest.keys()];
+  const ids = [...lasts.keys()];
   await db.raw(
     `with a as (
-       update auctions as x set published_seq = greatest(x.published_seq, v.seq)
+       update auctions as x set published_seq = least(x.seq, greatest(x.published_seq, v.seq))
        from unnest(?::uuid[], ?::bigint[]) as v(id, seq) where x.id = v.id
      )
      update user_events set published_at = clock_timestamp() where id = any(?::bigint[]) and published_at is null`,
-    [ids, ids.map((id) => highest.get(id)!), userFrames.map((e) => e.id)] as unknown as Knex.RawBinding[],
+    [ids, ids.map((id) => lasts.get(id)!), userFrames.map((e) => e.id)] as unknown as Knex.RawBinding[],
   );
-  return { auctionEvents: auctionFrames.length, userEvents: userFrames.length };
+  return { auctionEvents: appended, userEvents: userFrames.length };
 }
 
 /**
- * Publishes what a crashed process left behind: auction events above each
- * auction's `published_seq`, and private events older than `graceMs`.
+ * Publishes what was committed but not published: every auction's events above
+ * its `published_seq` (safe while others publish: the script keeps order), and
+ * private events older than `graceMs` (younger ones are probably being published).
  */
 export async function publishBacklog(db: Knex, redis: Redis, prefix: string, graceMs = 2_000, limit = 1_000): Promise<Published> {
   const { rows: auctionRows } = await db.raw(
     `select e.auction_id, e.seq, e.payload from auctions a
      join auction_events e on e.auction_id = a.id and e.seq > a.published_seq
-     where a.published_seq < a.seq and a.updated_at < clock_timestamp() - make_interval(secs => ?)
+     where a.published_seq < a.seq
      order by e.auction_id, e.seq limit ?`,
-    [graceMs / 1000, limit],
+    [limit],
   );
   const { rows: userRows } = await db.raw(
     `select id, user_id, payload from user_events

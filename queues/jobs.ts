@@ -19,12 +19,8 @@ export interface JobPayloads {
   'bid.drain': { auctionId: string; upTo: number; retry?: number };
   /** Start a scheduled auction at its `startsAt` (re-checked when it fires). */
   'auction.start': { auctionId: string; at: number; retry?: number };
-  /**
-   * Close a live auction at its `endsAt` (drains first; re-arms itself if the end
-   * moved). `endAt` (database clock, ms): an owner's end request made then; bids
-   * received from that moment on are late.
-   */
-  'auction.close': { auctionId: string; at: number; endAt?: number; retry?: number };
+  /** Close a live auction at its `endsAt` (drains first; re-arms itself if the end moved). */
+  'auction.close': { auctionId: string; at: number; retry?: number };
 }
 // `retry` (the sweeper's re-enqueue time) gives a recovery job an id of its own,
 // since a failed or completed job may still hold the original id.
@@ -48,7 +44,7 @@ export const JOB_SCHEMAS: { [N in JobName]: Joi.ObjectSchema<JobPayloads[N]> } =
   'notification.send': Joi.object({ notificationId: uuid, userId: uuid, kind: Joi.string().valid('welcome', 'password_changed').required() }),
   'bid.drain': Joi.object({ auctionId: uuid, upTo: Joi.number().integer().min(0).required(), retry: Joi.number().integer() }),
   'auction.start': Joi.object({ auctionId: uuid, at: ms, retry: Joi.number().integer() }),
-  'auction.close': Joi.object({ auctionId: uuid, at: ms, endAt: Joi.number().integer().min(0), retry: Joi.number().integer() }),
+  'auction.close': Joi.object({ auctionId: uuid, at: ms, retry: Joi.number().integer() }),
 };
 
 /** Deterministic job ids (no `:`), so a repeated enqueue of the same work is a no-op. */

@@ -55,18 +55,29 @@ export async function sweepOnce(ctx: WorkerContext, staleMs = 2_000): Promise<Sw
   return { drains: stuck.length, closes: overdue.length, starts: due.length, published: published.auctionEvents + published.userEvents };
 }
 
-/** Runs sweeps every `intervalMs` while this process holds the sweeper lease. */
+// Takes the lease if it is free or already ours, and extends it: one atomic step.
+const TAKE_LEASE = `
+local owner = redis.call('GET', KEYS[1])
+if owner == false or owner == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0`;
+
+/**
+ * Runs a sweep every `intervalMs` while this process holds the sweeper lease.
+ * A tick is skipped while the previous one still runs (a hung Redis must not
+ * pile them up).
+ */
 export function startSweeper(ctx: WorkerContext, intervalMs = 1_000): { stop: () => Promise<void> } {
   const lease = `${ctx.config.redis.prefix}:lease:sweeper`;
   const owner = `${process.pid}-${Math.random().toString(36).slice(2)}`;
   let stopped = false;
-  let running: Promise<void> = Promise.resolve();
+  let running: Promise<void> | null = null;
   const tick = async () => {
     try {
-      const got = await ctx.redis.set(lease, owner, 'PX', intervalMs * 3, 'NX');
-      const mine = got === 'OK' || (await ctx.redis.get(lease)) === owner;
+      const mine = (await ctx.redis.eval(TAKE_LEASE, 1, lease, owner, intervalMs * 5)) === 1;
       if (!mine) return;
-      await ctx.redis.pexpire(lease, intervalMs * 3);
       const report = await sweepOnce(ctx);
       if (report.drains || report.closes || report.starts || report.published) ctx.logger.info(report, 'sweeper recovered work');
     } catch (err) {
@@ -74,7 +85,10 @@ export function startSweeper(ctx: WorkerContext, intervalMs = 1_000): { stop: ()
     }
   };
   const timer = setInterval(() => {
-    if (!stopped) running = running.then(tick);
+    if (stopped || running) return;
+    running = tick().finally(() => {
+      running = null;
+    });
   }, intervalMs);
   return {
     stop: async () => {

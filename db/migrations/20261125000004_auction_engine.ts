@@ -7,6 +7,8 @@ export async function up(knex: Knex): Promise<void> {
     t.bigInteger('leader_order').notNullable().defaultTo(0);
     t.bigInteger('published_seq').notNullable().defaultTo(0);
     t.timestamp('ended_at', { useTz: true });
+    // The owner ended it early (PUT /end): the end is fixed, soft close no longer applies.
+    t.boolean('hard_end').notNullable().defaultTo(false);
     t.check('starting_price > 0', [], 'auctions_starting_price_check');
     t.check('soft_close_seconds >= 0', [], 'auctions_soft_close_check');
     t.check('published_seq <= seq', [], 'auctions_published_seq_check');
@@ -125,6 +127,6 @@ export async function down(knex: Knex): Promise<void> {
   await knex.raw('drop index auctions_live_ends_idx');
   await knex.schema.alterTable('auctions', (t) => {
     t.dropChecks(['auctions_starting_price_check', 'auctions_soft_close_check', 'auctions_published_seq_check']);
-    t.dropColumns('leader_order', 'published_seq', 'ended_at');
+    t.dropColumns('leader_order', 'published_seq', 'ended_at', 'hard_end');
   });
 }

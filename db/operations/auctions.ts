@@ -94,6 +94,8 @@ export function toState(row: AuctionRow, proxies: Proxy[]): AuctionState {
     leaderOrder: num(row.leader_order),
     bidCount: row.bid_count,
     endsAt: row.ends_at ? row.ends_at.getTime() : null,
+    startsAt: row.status !== 'scheduled' && row.starts_at ? row.starts_at.getTime() : null,
+    hardEnd: row.hard_end,
     softCloseSeconds: row.soft_close_seconds,
     seq: num(row.seq),
     proxies,
@@ -277,9 +279,17 @@ export async function bidHistory(db: Knex, auctionId: string, limit: number, bef
   }));
 }
 
-/** Auctions of a bid partition that have queued bids (a cheap, unlocked look). */
+/**
+ * Auctions of a bid partition that have queued bids, those waiting longest first
+ * (so a busy few cannot starve the rest): a cheap, unlocked look.
+ */
 export async function auctionsWithQueuedBids(db: Knex, partition: number, limit: number): Promise<string[]> {
-  const rows = await db('bids').where({ partition, status: 'queued' }).distinct('auction_id').limit(limit);
+  const rows = await db('bids')
+    .where({ partition, status: 'queued' })
+    .groupBy('auction_id')
+    .orderByRaw('min(received_at)')
+    .limit(limit)
+    .select('auction_id');
   return rows.map((r: { auction_id: string }) => r.auction_id);
 }
 

@@ -35,12 +35,38 @@ export async function cancelAuctionTx(db: Knex, auctionId: string): Promise<Canc
     if (!(await lockReceipts(trx, auctionId))) return { outcome: 'not_found' };
     const row = (await lockAuction(trx, auctionId))!;
     if (row.status !== 'scheduled' && row.status !== 'live') return { outcome: 'not_open', row };
-    const queued = await trx('bids').where({ auction_id: auctionId }).first('id');
+    const queued = await trx('bids').where({ auction_id: auctionId, status: 'queued' }).first('id');
     if (row.bid_count > 0 || queued) return { outcome: 'has_bids', row };
     const seq = Number(row.seq) + 1;
     const frame: AuctionFrame = { type: 'auction.cancelled', auctionId, seq, at: new Date(await dbNow(trx)).toISOString() };
     await insertEvents(trx, [frame]);
     await trx('auctions').where({ id: auctionId }).update({ status: 'cancelled', seq, ended_at: trx.raw('clock_timestamp()'), updated_at: trx.raw('clock_timestamp()') });
     return { outcome: 'cancelled', row: (await trx<AuctionRow>('auctions').where({ id: auctionId }).first())!, frame };
+  });
+}
+
+export type EndOutcome = { outcome: 'ending'; endsAt: number } | { outcome: 'not_found' | 'ended' | 'not_live'; row?: AuctionRow };
+
+/**
+ * The owner's early end: fixes `ends_at` at the request's database time (and
+ * turns soft close off) under the receipt and auction locks, so every drain from
+ * now on judges bids against it; a worker's close then applies the bids received
+ * before it and ends the auction.
+ */
+export async function endEarlyTx(db: Knex, auctionId: string): Promise<EndOutcome> {
+  return db.transaction(async (trx) => {
+    if (!(await lockReceipts(trx, auctionId))) return { outcome: 'not_found' };
+    const row = (await lockAuction(trx, auctionId))!;
+    if (row.status === 'ended') return { outcome: 'ended', row };
+    if (row.status !== 'live') return { outcome: 'not_live', row };
+    const [updated] = await trx('auctions')
+      .where({ id: auctionId })
+      .update({
+        ends_at: trx.raw("least(ends_at, date_trunc('milliseconds', clock_timestamp()))"),
+        hard_end: true,
+        updated_at: trx.raw('clock_timestamp()'),
+      })
+      .returning('ends_at');
+    return { outcome: 'ending', endsAt: (updated.ends_at as Date).getTime() };
   });
 }

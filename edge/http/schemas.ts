@@ -1,7 +1,12 @@
 /** Joi building blocks shared by route declarations. */
 import Joi from 'joi';
 
-export const uuid = () => Joi.string().guid({ version: ['uuidv4', 'uuidv5', 'uuidv7'] });
+/**
+ * A UUID in its canonical form (hyphenated hex). Lowercased where input is
+ * converted (paths, queries), so one id has one spelling: Postgres would accept
+ * `{…}` or hyphenless forms, but partitions and keys are computed from the text.
+ */
+export const uuid = () => Joi.string().lowercase().pattern(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, 'uuid');
 export const email = () => Joi.string().email({ tlds: { allow: false } }).max(254);
 export const password = () => Joi.string().min(8).max(128);
 // Printable text without control characters.

@@ -14,11 +14,19 @@ import { closeIfDue, publishOutbox } from './bid-drain.js';
  * `retry` gives a re-arm from inside a close job an id of its own).
  */
 export async function armClose(producer: Producer, auctionId: string, endsAt: number, retry?: number): Promise<void> {
-  await producer.enqueue('auction.close', { auctionId, at: endsAt, ...(retry ? { retry } : {}) }, Math.max(0, endsAt - Date.now()));
+  // A re-arm waits at least a moment: a worker clock slightly ahead of the
+  // database's must not spin on a close that is not yet due.
+  const delay = Math.max(retry ? 50 : 0, endsAt - Date.now());
+  await producer.enqueue('auction.close', { auctionId, at: endsAt, ...(retry ? { retry } : {}) }, delay);
 }
 
 export async function auctionStart(ctx: WorkerContext, data: JobPayloads['auction.start']) {
   const result = await startAuctionTx(ctx.db, data.auctionId, true);
+  if (result.outcome === 'not_due' && result.row?.starts_at) {
+    // Fired a moment early by the worker's clock: try again when due.
+    const at = result.row.starts_at.getTime();
+    await ctx.producer.enqueue('auction.start', { auctionId: data.auctionId, at, retry: Date.now() }, Math.max(50, at - Date.now()));
+  }
   if (result.outcome !== 'started') return { started: false, outcome: result.outcome };
   await publishOutbox(ctx, { frames: [result.frame], user: [] }, []);
   await armClose(ctx.producer, data.auctionId, result.row.ends_at!.getTime());
@@ -26,7 +34,7 @@ export async function auctionStart(ctx: WorkerContext, data: JobPayloads['auctio
 }
 
 export async function auctionClose(ctx: WorkerContext, data: JobPayloads['auction.close']) {
-  const result = await closeIfDue(ctx, data.auctionId, data.endAt);
+  const result = await closeIfDue(ctx, data.auctionId);
   if (result && !result.ended && result.status === 'live' && result.endsAt !== null) {
     // Extended (soft close) or fired a moment early: wait for the current end.
     await armClose(ctx.producer, data.auctionId, result.endsAt, Date.now());

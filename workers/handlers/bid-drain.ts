@@ -182,7 +182,7 @@ export async function bidDrain(ctx: WorkerContext, data: JobPayloads['bid.drain'
 }
 
 /** Ends the auction if due, after applying every bid recorded before now. */
-export async function closeIfDue(ctx: WorkerContext, auctionId: string, endAt?: number): Promise<{ ended: boolean; endsAt: number | null; status: string } | null> {
+export async function closeIfDue(ctx: WorkerContext, auctionId: string): Promise<{ ended: boolean; endsAt: number | null; status: string } | null> {
   for (;;) {
     const result = await ctx.db.transaction(async (trx) => {
       // The receipt lock first: every bid recorded so far is committed and visible,
@@ -190,10 +190,6 @@ export async function closeIfDue(ctx: WorkerContext, auctionId: string, endAt?: 
       if (!(await lockReceipts(trx, auctionId))) return null;
       const row = await lockAuction(trx, auctionId);
       if (!row) return null;
-      if (endAt !== undefined && row.status === 'live' && row.ends_at && row.ends_at.getTime() > endAt) {
-        // The owner ended it early: bids received from the request on are late.
-        row.ends_at = new Date(endAt);
-      }
       return applyQueued(trx, row, true);
     });
     if (!result) return null;

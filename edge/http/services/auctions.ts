@@ -7,7 +7,7 @@ import { publishEvents } from '../../../lib/publisher.js';
 import type { AccessClaims } from '../../../lib/jwt.js';
 import { AppError, conflict, forbidden, notFound } from '../../../lib/errors.js';
 import { dbNow, findAuction, insertAuction, toState } from '../../../db/operations/auctions.js';
-import { cancelAuctionTx, startAuctionTx } from '../../../db/operations/lifecycle.js';
+import { cancelAuctionTx, endEarlyTx, startAuctionTx } from '../../../db/operations/lifecycle.js';
 import type { AuctionRow } from '../../../db/tables.js';
 import type { AuctionFrame } from '../../../auction/frames.js';
 import type { EdgeDeps } from '../deps.js';
@@ -140,19 +140,21 @@ export async function cancelAuction(deps: EdgeDeps, caller: AccessClaims, id: st
 }
 
 /**
- * Ends a live auction: a worker applies every bid received before this request
- * (its time is taken from the database clock here) and then ends it. Waits for
- * the worker up to `waitMs`.
+ * Ends a live auction: its end is fixed at this request's database time, then a
+ * worker applies every bid received before it and ends it. Waits for the worker
+ * up to `waitMs`.
  */
 export async function endAuction(deps: EdgeDeps, caller: AccessClaims, id: string, waitMs = 10_000) {
   const row = await owned(deps, id, caller);
   if (row.status === 'ended') return toApiAuction(row, caller);
-  if (row.status !== 'live') throw conflict('only a live auction can be ended');
-  const endAt = await dbNow(deps.db);
+  const result = await endEarlyTx(deps.db, id);
+  if (result.outcome === 'ended') return toApiAuction(result.row!, caller);
+  if (result.outcome !== 'ending') throw conflict('only a live auction can be ended');
   try {
-    await deps.producer.enqueue('auction.close', { auctionId: id, at: endAt, endAt });
+    await deps.producer.enqueue('auction.close', { auctionId: id, at: result.endsAt });
   } catch {
-    throw new AppError('service_unavailable', 'the auction could not be ended now, try again');
+    // The end is fixed in Postgres; the sweeper closes overdue auctions.
+    deps.logger.warn({ auctionId: id }, 'close not enqueued; the sweeper will close it');
   }
   const until = Date.now() + waitMs;
   for (;;) {

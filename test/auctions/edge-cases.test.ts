@@ -1,0 +1,111 @@
+/**
+ * Orderings that a live system produces only by chance, driven by hand: no
+ * worker runs in this file; the test calls the handlers when it wants them.
+ */
+import test from 'ava';
+import { randomUUID } from 'node:crypto';
+import { registerUser, useSystem } from '../helpers/system.js';
+import { bid, liveAuction, makeAuction } from '../helpers/auctions.js';
+import { applyQueued, bidDrain, closeIfDue, publishOutbox } from '../../workers/handlers/bid-drain.js';
+import { endEarlyTx } from '../../db/operations/lifecycle.js';
+import { auctionStream } from '../../queues/streams.js';
+
+const system = useSystem(test);
+
+const status = async (id: string) => (await system().db('bids').where({ id }).first()).status as string;
+const reason = async (id: string) => (await system().db('bids').where({ id }).first()).reason as string | null;
+
+test('an owner\'s end is fixed at the request: a bid recorded after it is late even if drained before the close', async (t) => {
+  const sys = system();
+  const seller = await registerUser(sys, 'seller');
+  const early = await registerUser(sys);
+  const late = await registerUser(sys);
+  const a = await liveAuction(sys, seller, { softCloseSeconds: 30 });
+  const b1 = await bid(sys, early, a.id, 1000);
+  const ended = await endEarlyTx(sys.db, a.id);
+  t.is(ended.outcome, 'ending');
+  const b2 = await bid(sys, late, a.id, 5000);
+  await bidDrain(sys.workerCtx, { auctionId: a.id, upTo: 2 });
+  t.is(await status(b1.body.bidId), 'accepted');
+  t.is(await reason(b2.body.bidId), 'auction_ended');
+  const row = await sys.db('auctions').where({ id: a.id }).first();
+  t.is(row.ends_at.getTime(), ended.outcome === 'ending' ? ended.endsAt : 0, 'the early end is not extended by soft close');
+  const closed = await closeIfDue(sys.workerCtx, a.id);
+  t.true(closed?.ended);
+  t.is((await sys.db('auctions').where({ id: a.id }).first()).winner_id, early.id);
+});
+
+test('a bid recorded while the auction was scheduled is not live, even if applied after the start', async (t) => {
+  const sys = system();
+  const seller = await registerUser(sys, 'seller');
+  const u = await registerUser(sys);
+  const a = await makeAuction(sys, seller);
+  const early = await bid(sys, u, a.id, 1000);
+  t.is((await sys.api.put(`/api/v1/auctions/${a.id}/start`, undefined, { token: seller.accessToken })).status, 200);
+  const onTime = await bid(sys, u, a.id, 1000);
+  await bidDrain(sys.workerCtx, { auctionId: a.id, upTo: 2 });
+  t.is(await reason(early.body.bidId), 'auction_not_live');
+  t.is(await status(onTime.body.bidId), 'accepted');
+});
+
+test('events committed out of publishing order still reach the stream in seq order', async (t) => {
+  const sys = system();
+  const seller = await registerUser(sys, 'seller');
+  const [u1, u2] = [await registerUser(sys), await registerUser(sys)];
+  const a = await liveAuction(sys, seller, { startingPrice: 100 });
+  const stream = auctionStream(sys.config.redis.prefix, a.id);
+  t.deepEqual((await sys.redis.xrange(stream, '-', '+')).map(([id]) => id), ['1-0']);
+  // A drain commits seq 2 and "dies" before publishing.
+  await bid(sys, u1, a.id, 100);
+  await sys.db.transaction(async (trx) => {
+    const row = await trx('auctions').where({ id: a.id }).forNoKeyUpdate().first();
+    await applyQueued(trx, row, false);
+  });
+  // The next change (seq 3) is published by someone else first.
+  await bid(sys, u2, a.id, 200);
+  const third = await sys.db.transaction(async (trx) => {
+    const row = await trx('auctions').where({ id: a.id }).forNoKeyUpdate().first();
+    return applyQueued(trx, row, false);
+  });
+  await publishOutbox(sys.workerCtx, third.outbox, third.userEventIds);
+  const entries = await sys.redis.xrange(stream, '-', '+');
+  t.deepEqual(entries.map(([id]) => id), ['1-0', '2-0', '3-0'], 'seq 2 was filled in from the outbox');
+  t.is(JSON.parse(entries[1]![1][1]!).bidderId, u1.id);
+  t.is(Number((await sys.db('auctions').where({ id: a.id }).first()).published_seq), 3);
+  // Publishing seq 3 again changes nothing.
+  await publishOutbox(sys.workerCtx, third.outbox, third.userEventIds);
+  t.is(await sys.redis.xlen(stream), 3);
+});
+
+test('ids are canonical: other spellings of a uuid are 400 and do not disturb other bids', async (t) => {
+  const sys = system();
+  const seller = await registerUser(sys, 'seller');
+  const u = await registerUser(sys);
+  const a = await liveAuction(sys, seller);
+  const spellings = [`{${a.id}}`, a.id.replace(/-/g, ''), `(${a.id})`, `[${a.id}]`];
+  const results = await Promise.all([
+    ...spellings.map((id) => sys.api.post(`/api/v1/auctions/${encodeURIComponent(id)}/bid`, { amount: 1000 }, { token: u.accessToken })),
+    bid(sys, u, a.id, 1000),
+    bid(sys, u, a.id.toUpperCase(), 1100),
+  ]);
+  for (const r of results.slice(0, spellings.length)) t.is(r.status, 400);
+  t.is(results[spellings.length]!.status, 202);
+  t.is(results[spellings.length + 1]!.status, 202, 'upper case is the same id');
+  const rows = await sys.db('bids').where({ auction_id: a.id });
+  t.is(rows.length, 2);
+  t.true(rows.every((r) => r.partition === rows[0].partition));
+  t.is((await bid(sys, u, randomUUID().toUpperCase(), 1000)).status, 404);
+});
+
+test('an auction whose only bids were rejected can still be cancelled', async (t) => {
+  const sys = system();
+  const seller = await registerUser(sys, 'seller');
+  const u = await registerUser(sys);
+  const a = await makeAuction(sys, seller);
+  const r = await bid(sys, u, a.id, 1000);
+  await bidDrain(sys.workerCtx, { auctionId: a.id, upTo: 1 });
+  t.is(await reason(r.body.bidId), 'auction_not_live');
+  const c = await sys.api.put(`/api/v1/auctions/${a.id}/cancel`, undefined, { token: seller.accessToken });
+  t.is(c.status, 200);
+  t.is(c.body.status, 'cancelled');
+});
