@@ -12,7 +12,8 @@ export type ClientFrame =
   | { type: 'unsubscribe'; auctionId: string }
   | { type: 'chat.send'; auctionId: string; text: string; clientMsgId?: string };
 
-const auctionId = Joi.string().guid().required();
+// Canonical lowercase UUIDs only, as on the REST side.
+const auctionId = Joi.string().pattern(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/).required();
 
 const FRAME = Joi.alternatives().conditional('.type', {
   switch: [

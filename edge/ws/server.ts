@@ -1,10 +1,18 @@
 /**
  * The broadcaster: a uWebSockets.js server on WS_PORT. It authenticates at the
  * upgrade (an invalid token is refused with 401), answers pings, rejects bad
- * frames with an `error` frame, and delivers private per-user events read from
- * the user-events Redis stream to that user's connections on this instance.
- * Every instance reads the whole stream (no consumer group: fan-out, not work
- * sharing). Auction subscriptions and chat arrive with the real-time issue.
+ * frames with an `error` frame (the connection stays open), serves auction
+ * subscriptions (replay from `sinceSeq`, then live, see subscriptions.ts), and
+ * delivers private per-user events read from the user-events Redis stream to
+ * that user's connections on this instance. Every instance reads every stream
+ * it needs (no consumer groups: fan-out, not work sharing).
+ *
+ * Limits: frames up to 16 KiB (larger closes the connection, as uWS does);
+ * 20 frames a second per connection with bursts of 40 (then `rate_limited`
+ * error frames); 50 auctions per connection; idle connections are pinged and
+ * closed after 60 s without traffic. A viewer that stops reading is closed once
+ * 1 MiB is buffered for it (memory stays bounded); it reconnects and resumes
+ * with `sinceSeq`, losing nothing.
  */
 import uWS from 'uWebSockets.js';
 import type { Knex } from 'knex';
@@ -15,10 +23,21 @@ import { loadKeys, verifyAccessToken, type AccessClaims } from '../../lib/jwt.js
 import { createDb } from '../../db/client.js';
 import { userEventsStream } from '../../queues/streams.js';
 import { MAX_FRAME_BYTES, parseFrame } from './protocol.js';
+import { AuctionFeed } from './auction-feed.js';
+import { Subscriptions } from './subscriptions.js';
 
 interface SocketData {
   user: AccessClaims | null;
+  auctions: Set<string>;
+  open: boolean;
+  /** Token bucket for incoming frames. */
+  tokens: number;
+  refilledAt: number;
 }
+
+const FRAMES_PER_SECOND = 20;
+const FRAME_BURST = 40;
+const MAX_SUBSCRIPTIONS = 50;
 
 export interface RunningBroadcaster {
   port: number;
@@ -34,11 +53,47 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
   const reader: Redis = createRedis(config, 'blocking');
   for (const r of [redis, reader]) r.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
   await waitForRedis(redis, 10_000);
-  const db: Knex = createDb(config, { poolMax: 2 });
+  const db: Knex = createDb(config, { poolMax: 4 });
+  const feedReader: Redis = createRedis(config, 'blocking');
+  feedReader.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
   const sockets = new Set<uWS.WebSocket<SocketData>>();
   let stopping = false;
 
   const app = uWS.App();
+  const local = new Map<string, number>();
+  let subscriptions: Subscriptions | undefined;
+  const feed = new AuctionFeed(feedReader, redis, config.redis.prefix, logger, (e) => subscriptions?.deliver(e));
+  subscriptions = new Subscriptions(app, db, redis, config.redis.prefix, feed, (id) => local.get(id) ?? 0);
+  const subs = subscriptions;
+  const asSubscriber = (ws: uWS.WebSocket<SocketData>) => ({
+    send: (text: string) => {
+      if (ws.getUserData().open) ws.send(text);
+    },
+    subscribe: (topic: string) => {
+      if (ws.getUserData().open) ws.subscribe(topic);
+    },
+    unsubscribe: (topic: string) => {
+      if (ws.getUserData().open) ws.unsubscribe(topic);
+    },
+    isOpen: () => ws.getUserData().open,
+  });
+  const subscribers = new WeakMap<uWS.WebSocket<SocketData>, ReturnType<typeof asSubscriber>>();
+  const subscriberOf = (ws: uWS.WebSocket<SocketData>) => {
+    let s = subscribers.get(ws);
+    if (!s) subscribers.set(ws, (s = asSubscriber(ws)));
+    return s;
+  };
+  const leave = (ws: uWS.WebSocket<SocketData>, auctionId: string) => {
+    const data = ws.getUserData();
+    if (!data.auctions.delete(auctionId)) return;
+    subs.unsubscribe(subscriberOf(ws), auctionId);
+    const n = (local.get(auctionId) ?? 1) - 1;
+    if (n > 0) local.set(auctionId, n);
+    else local.delete(auctionId);
+  };
+  const sendError = (ws: uWS.WebSocket<SocketData>, code: string, message: string) => {
+    if (ws.getUserData().open) ws.send(JSON.stringify({ type: 'error', code, message }));
+  };
   const json = (res: uWS.HttpResponse, status: string, body: unknown) => {
     res.cork(() => {
       res.writeStatus(status).writeHeader('Content-Type', 'application/json').end(JSON.stringify(body));
@@ -64,7 +119,8 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
     maxPayloadLength: MAX_FRAME_BYTES,
     idleTimeout: 60,
     sendPingsAutomatically: true,
-    maxBackpressure: 256 * 1024,
+    maxBackpressure: 1024 * 1024,
+    closeOnBackpressureLimit: 1,
     upgrade: (res, req, context) => {
       const token = new URLSearchParams(req.getQuery() ?? '').get('token');
       let user: AccessClaims | null = null;
@@ -79,7 +135,7 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
         }
       }
       res.upgrade<SocketData>(
-        { user },
+        { user, auctions: new Set(), open: true, tokens: FRAME_BURST, refilledAt: Date.now() },
         req.getHeader('sec-websocket-key'),
         req.getHeader('sec-websocket-protocol'),
         req.getHeader('sec-websocket-extensions'),
@@ -92,22 +148,53 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
       if (user) ws.subscribe(userTopic(user.id));
     },
     message: (ws, message, isBinary) => {
+      const data = ws.getUserData();
+      const now = Date.now();
+      data.tokens = Math.min(FRAME_BURST, data.tokens + ((now - data.refilledAt) / 1000) * FRAMES_PER_SECOND);
+      data.refilledAt = now;
+      if (data.tokens < 1) return sendError(ws, 'rate_limited', 'too many frames, slow down');
+      data.tokens -= 1;
       const parsed = parseFrame(message, isBinary);
-      if (!parsed.ok) {
-        ws.send(JSON.stringify({ type: 'error', code: parsed.code, message: parsed.message }));
-        return;
-      }
+      if (!parsed.ok) return sendError(ws, parsed.code, parsed.message);
       const frame = parsed.frame;
       switch (frame.type) {
         case 'ping':
           ws.send(JSON.stringify({ type: 'pong' }));
           return;
+        case 'subscribe': {
+          if (data.auctions.has(frame.auctionId)) return sendError(ws, 'already_subscribed', 'already subscribed to this auction');
+          if (data.auctions.size >= MAX_SUBSCRIPTIONS) return sendError(ws, 'too_many_subscriptions', `at most ${MAX_SUBSCRIPTIONS} auctions per connection`);
+          data.auctions.add(frame.auctionId);
+          local.set(frame.auctionId, (local.get(frame.auctionId) ?? 0) + 1);
+          subs.subscribe(subscriberOf(ws), frame.auctionId, frame.sinceSeq).then(
+            (found) => {
+              if (!found) {
+                leave(ws, frame.auctionId);
+                sendError(ws, 'not_found', 'no such auction');
+              }
+            },
+            (err: unknown) => {
+              logger.warn({ err: (err as Error).message }, 'subscribe failed');
+              leave(ws, frame.auctionId);
+              sendError(ws, 'unavailable', 'could not subscribe now, try again');
+            },
+          );
+          return;
+        }
+        case 'unsubscribe':
+          if (!data.auctions.has(frame.auctionId)) return sendError(ws, 'not_subscribed', 'not subscribed to this auction');
+          leave(ws, frame.auctionId);
+          ws.send(JSON.stringify({ type: 'unsubscribed', auctionId: frame.auctionId }));
+          return;
         default:
-          ws.send(JSON.stringify({ type: 'error', code: 'not_available', message: `${frame.type} is not available yet` }));
+          sendError(ws, 'not_available', `${frame.type} is not available yet`);
       }
     },
     close: (ws) => {
       sockets.delete(ws);
+      const data = ws.getUserData();
+      data.open = false;
+      for (const auctionId of [...data.auctions]) leave(ws, auctionId);
     },
   });
   app.any('/*', (res) => json(res, '404 Not Found', { error: { code: 'not_found', message: 'no such route' } }));
@@ -116,6 +203,7 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
     app.listen(config.host, config.wsPort, (s) => (s ? resolve(s) : reject(new Error(`cannot listen on ${config.wsPort}`))));
   });
   const port = uWS.us_socket_local_port(listenSocket);
+  feed.start();
 
   // Private user events: every instance reads the whole stream from "now".
   const stream = userEventsStream(config.redis.prefix);
@@ -150,6 +238,7 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
       for (const ws of sockets) ws.end(1001, 'server shutting down');
       reader.disconnect();
       await pump;
+      await feed.stop();
       await redis.quit().catch(() => redis.disconnect());
       await db.destroy();
       // Idle HTTP keep-alive connections (a load balancer's health checks) would

@@ -1,0 +1,118 @@
+/**
+ * Live auction events for one broadcaster instance. It reads the Redis streams of
+ * the auctions that have subscribers here (XREAD on all of them, from the last
+ * seq it has seen of each) and hands every new event, in seq order, to `deliver`.
+ * Every instance reads every stream it needs: fan-out, not competing consumers.
+ *
+ * Adding an auction interrupts the blocking read (CLIENT UNBLOCK) so the new
+ * stream is read at once.
+ */
+import type { Redis } from 'ioredis';
+import type { Logger } from '../../lib/logger.js';
+import { auctionStream } from '../../queues/streams.js';
+
+export interface FeedEvent {
+  auctionId: string;
+  seq: number;
+  /** The frame as stored: JSON text, sent to clients as is. */
+  json: string;
+}
+
+type Entry = [id: string, fields: string[]];
+
+export function seqOf(id: string): number {
+  return Number(id.slice(0, id.indexOf('-')));
+}
+
+export function eventOf(auctionId: string, [id, fields]: Entry): FeedEvent {
+  return { auctionId, seq: seqOf(id), json: fields[fields.indexOf('event') + 1] ?? '{}' };
+}
+
+export class AuctionFeed {
+  /** Per auction: the last seq delivered, and how many subscriptions want it. */
+  private readonly tracked = new Map<string, { last: number; refs: number }>();
+  private readerId: number | null = null;
+  private stopping = false;
+  private loop: Promise<void> | undefined;
+
+  constructor(
+    private readonly reader: Redis,
+    private readonly control: Redis,
+    private readonly prefix: string,
+    private readonly logger: Logger,
+    private readonly deliver: (e: FeedEvent) => void,
+  ) {}
+
+  start(): void {
+    this.loop = this.run();
+  }
+
+  /** The last seq this instance delivered for the auction (undefined if untracked). */
+  last(auctionId: string): number | undefined {
+    return this.tracked.get(auctionId)?.last;
+  }
+
+  /** Starts reading the auction after `fromSeq` (if not read already). */
+  add(auctionId: string, fromSeq: number): void {
+    const t = this.tracked.get(auctionId);
+    if (t) {
+      t.refs++;
+      return;
+    }
+    this.tracked.set(auctionId, { last: fromSeq, refs: 1 });
+    this.interrupt();
+  }
+
+  remove(auctionId: string): void {
+    const t = this.tracked.get(auctionId);
+    if (!t) return;
+    if (--t.refs <= 0) this.tracked.delete(auctionId);
+  }
+
+  auctions(): string[] {
+    return [...this.tracked.keys()];
+  }
+
+  private interrupt(): void {
+    if (this.readerId !== null) void this.control.call('CLIENT', 'UNBLOCK', String(this.readerId)).catch(() => undefined);
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopping) {
+      try {
+        this.readerId ??= Number(await this.reader.client('ID'));
+        const ids = this.auctions();
+        if (ids.length === 0) {
+          await new Promise((r) => setTimeout(r, 50));
+          continue;
+        }
+        const keys = ids.map((id) => auctionStream(this.prefix, id));
+        const from = ids.map((id) => `${this.tracked.get(id)!.last}-0`);
+        const res = (await this.reader.xread('COUNT', 1000, 'BLOCK', 5000, 'STREAMS', ...keys, ...from)) as [string, Entry[]][] | null;
+        for (const [key, entries] of res ?? []) {
+          const auctionId = key.slice(key.lastIndexOf(':') + 1);
+          const t = this.tracked.get(auctionId);
+          if (!t) continue;
+          for (const entry of entries) {
+            const e = eventOf(auctionId, entry);
+            if (e.seq <= t.last) continue;
+            t.last = e.seq;
+            this.deliver(e);
+          }
+        }
+      } catch (err) {
+        if (this.stopping) break;
+        this.readerId = null;
+        this.logger.warn({ err: (err as Error).message }, 'auction feed read failed; retrying');
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.interrupt();
+    this.reader.disconnect();
+    await this.loop;
+  }
+}

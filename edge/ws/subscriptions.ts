@@ -1,0 +1,127 @@
+/**
+ * Auction subscriptions on one broadcaster instance: `subscribe` answers
+ * `subscribed` with the auction's current seq, replays every event after
+ * `sinceSeq` from the auction's stream, then switches the socket to the live
+ * topic, with no gap and no duplicate. While it replays, live events for the
+ * auction are kept for it; it joins the topic only once the feed has delivered
+ * everything it has been sent, so nothing arrives twice. History that is gone
+ * (trimmed, or a wiped Redis), or a `sinceSeq` ahead of the auction, gets
+ * `resync`: the client reloads by REST and subscribes again.
+ */
+import type uWS from 'uWebSockets.js';
+import type { Knex } from 'knex';
+import type { Redis } from 'ioredis';
+import { auctionStream } from '../../queues/streams.js';
+import { AuctionFeed, eventOf, type FeedEvent } from './auction-feed.js';
+
+export interface Subscriber {
+  send(text: string): void;
+  subscribe(topic: string): void;
+  unsubscribe(topic: string): void;
+  /** False once the socket has closed (a replay may outlive it). */
+  isOpen(): boolean;
+}
+
+interface Pending {
+  sub: Subscriber;
+  lastSent: number;
+  replayed: boolean;
+}
+
+export const auctionTopic = (auctionId: string) => `auction:${auctionId}`;
+
+export class Subscriptions {
+  private readonly pending = new Map<string, Set<Pending>>();
+
+  constructor(
+    private readonly app: Pick<uWS.TemplatedApp, 'publish'>,
+    private readonly db: Knex,
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    readonly feed: AuctionFeed,
+    private readonly viewers: (auctionId: string) => number,
+  ) {}
+
+  /** The feed's delivery: the live topic first, then sockets still replaying. */
+  deliver = (e: FeedEvent): void => {
+    this.app.publish(auctionTopic(e.auctionId), e.json);
+    for (const p of this.pending.get(e.auctionId) ?? []) {
+      if (e.seq > p.lastSent) {
+        if (p.sub.isOpen()) p.sub.send(e.json);
+        p.lastSent = e.seq;
+      }
+      if (p.replayed) this.settle(e.auctionId, p);
+    }
+  };
+
+  /** Joins the live topic once the feed has caught up with what the socket was sent. */
+  private settle(auctionId: string, p: Pending): void {
+    const last = this.feed.last(auctionId) ?? 0;
+    if (last < p.lastSent) return;
+    this.pending.get(auctionId)?.delete(p);
+    if (this.pending.get(auctionId)?.size === 0) this.pending.delete(auctionId);
+    if (p.sub.isOpen()) p.sub.subscribe(auctionTopic(auctionId));
+  }
+
+  /** Returns false when the auction does not exist. */
+  async subscribe(sub: Subscriber, auctionId: string, sinceSeq: number | undefined): Promise<boolean> {
+    const row = await this.db('auctions').where({ id: auctionId }).first('seq');
+    if (!row) return false;
+    const current = Number(row.seq);
+    if (!sub.isOpen()) return true;
+    if (sinceSeq !== undefined && sinceSeq > current) {
+      sub.send(JSON.stringify({ type: 'subscribed', auctionId, seq: current, viewers: this.viewers(auctionId) }));
+      sub.send(JSON.stringify({ type: 'resync', auctionId }));
+      return true;
+    }
+    const start = sinceSeq ?? current;
+    const p: Pending = { sub, lastSent: start, replayed: false };
+    const set = this.pending.get(auctionId) ?? new Set<Pending>();
+    set.add(p);
+    this.pending.set(auctionId, set);
+    this.feed.add(auctionId, start);
+    sub.send(JSON.stringify({ type: 'subscribed', auctionId, seq: current, viewers: this.viewers(auctionId) }));
+    try {
+      const entries = (await this.redis.xrange(auctionStream(this.prefix, auctionId), `${start + 1}-0`, '+')) as [string, string[]][];
+      const first = entries[0] ? eventOf(auctionId, entries[0]) : undefined;
+      const lost = sinceSeq !== undefined && ((first && first.seq > start + 1) || (!first && current > start && (await this.streamStartsAfter(auctionId, start))));
+      if (lost) {
+        this.drop(auctionId, p);
+        this.feed.remove(auctionId);
+        if (sub.isOpen()) sub.send(JSON.stringify({ type: 'resync', auctionId }));
+        return true;
+      }
+      for (const entry of entries) {
+        const e = eventOf(auctionId, entry);
+        if (e.seq <= p.lastSent) continue;
+        if (sub.isOpen()) sub.send(e.json);
+        p.lastSent = e.seq;
+      }
+    } catch (err) {
+      this.drop(auctionId, p);
+      this.feed.remove(auctionId);
+      throw err;
+    }
+    p.replayed = true;
+    this.settle(auctionId, p);
+    return true;
+  }
+
+  /** True when the stream's oldest entry is past `seq + 1` (or the stream is empty while events exist). */
+  private async streamStartsAfter(auctionId: string, seq: number): Promise<boolean> {
+    const oldest = (await this.redis.xrange(auctionStream(this.prefix, auctionId), '-', '+', 'COUNT', 1)) as [string, string[]][];
+    return oldest.length === 0 ? true : eventOf(auctionId, oldest[0]!).seq > seq + 1;
+  }
+
+  private drop(auctionId: string, p: Pending): void {
+    this.pending.get(auctionId)?.delete(p);
+    if (this.pending.get(auctionId)?.size === 0) this.pending.delete(auctionId);
+  }
+
+  /** Leaves an auction (unsubscribe or close). */
+  unsubscribe(sub: Subscriber, auctionId: string): void {
+    for (const p of this.pending.get(auctionId) ?? []) if (p.sub === sub) this.drop(auctionId, p);
+    if (sub.isOpen()) sub.unsubscribe(auctionTopic(auctionId));
+    this.feed.remove(auctionId);
+  }
+}

@@ -1,0 +1,171 @@
+/**
+ * Auction subscriptions over real WebSockets: the broadcaster and the workers
+ * run in this process against real Postgres and Redis; clients use `ws`.
+ */
+import test from 'ava';
+import { registerUser, useSystem } from '../helpers/system.js';
+import { bid, liveAuction, verdict, waitFor } from '../helpers/auctions.js';
+import { connectWs, seqs } from '../helpers/ws.js';
+import { startBroadcaster } from '../../edge/ws/server.js';
+import { createLogger } from '../../lib/logger.js';
+import { auctionStream } from '../../queues/streams.js';
+
+const system = useSystem(test, { workers: true, broadcaster: true });
+
+const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+test('subscribe: subscribed with the current seq, then live events, in order', async (t) => {
+  const sys = system();
+  const seller = await registerUser(sys, 'seller');
+  const buyers = [await registerUser(sys), await registerUser(sys)];
+  const a = await liveAuction(sys, seller, { startingPrice: 100, softCloseSeconds: 0 });
+  const c = await connectWs(sys.broadcaster!.url);
+  c.send({ type: 'subscribe', auctionId: a.id });
+  const sub = await c.next((f) => f.type === 'subscribed');
+  t.is(sub.auctionId, a.id);
+  t.is(sub.seq, 1);
+  t.is(sub.viewers, 1);
+  for (let i = 0; i < 6; i++) await verdict(sys, buyers[i % 2]!, (await bid(sys, buyers[i % 2]!, a.id, 100 + i * 100)).body.bidId);
+  await c.next((f) => f.type === 'bid.placed' && f.seq === 7);
+  t.deepEqual(seqs(c.frames, a.id), range(2, 7));
+  const last = c.frames.find((f) => f.seq === 7)!;
+  t.is(last.amount, 600);
+  t.is(last.leaderId, buyers[1]!.id);
+  c.close();
+});
+
+test('sinceSeq replays every missed event once, in order, then continues live', async (t) => {
+  const sys = system();
+  const seller = await registerUser(sys, 'seller');
+  const u = [await registerUser(sys), await registerUser(sys)];
+  const a = await liveAuction(sys, seller, { startingPrice: 100, softCloseSeconds: 0 });
+  for (let i = 0; i < 5; i++) await verdict(sys, u[i % 2]!, (await bid(sys, u[i % 2]!, a.id, 100 + i * 100)).body.bidId);
+  await waitFor(async () => (await sys.redis.xlen(auctionStream(sys.config.redis.prefix, a.id))) === 6);
+  const c = await connectWs(sys.broadcaster!.url);
+  c.send({ type: 'subscribe', auctionId: a.id, sinceSeq: 2 });
+  await c.next((f) => f.seq === 6);
+  // Bids keep coming during and after the replay.
+  const who = (i: number) => u[(i + 1) % 2]!;
+  const more = await Promise.all(Array.from({ length: 6 }, (_, i) => bid(sys, who(i), a.id, 1000 + i * 100)));
+  await Promise.all(more.map((r, i) => verdict(sys, who(i), r.body.bidId)));
+  await waitFor(async () => Number((await sys.db('auctions').where({ id: a.id }).first()).seq) >= 8);
+  const final = Number((await sys.db('auctions').where({ id: a.id }).first()).seq);
+  await c.next((f) => f.seq === final);
+  t.is(c.frames[0]!.type, 'subscribed');
+  t.deepEqual(seqs(c.frames, a.id), range(3, final), 'no gap, no duplicate');
+  c.close();
+});
+
+test('resync when sinceSeq is ahead of the auction or history is gone', async (t) => {
+  const sys = system();
+  const seller = await registerUser(sys, 'seller');
+  const u = await registerUser(sys);
+  const a = await liveAuction(sys, seller, { startingPrice: 100 });
+  const ahead = await connectWs(sys.broadcaster!.url);
+  ahead.send({ type: 'subscribe', auctionId: a.id, sinceSeq: 99 });
+  await ahead.next((f) => f.type === 'resync' && f.auctionId === a.id);
+  ahead.close();
+  await verdict(sys, u, (await bid(sys, u, a.id, 100)).body.bidId);
+  await waitFor(async () => (await sys.redis.xlen(auctionStream(sys.config.redis.prefix, a.id))) === 2);
+  // Trim the history past what the client has.
+  await sys.redis.xtrim(auctionStream(sys.config.redis.prefix, a.id), 'MAXLEN', 1);
+  const behind = await connectWs(sys.broadcaster!.url);
+  behind.send({ type: 'subscribe', auctionId: a.id, sinceSeq: 0 });
+  await behind.next((f) => f.type === 'resync');
+  t.deepEqual(seqs(behind.frames, a.id), [], 'nothing half-replayed');
+  behind.close();
+});
+
+test('two broadcaster instances: each client gets every event exactly once', async (t) => {
+  const sys = system();
+  const second = await startBroadcaster(sys.config, createLogger('test', 'silent'));
+  t.teardown(() => second.close());
+  const seller = await registerUser(sys, 'seller');
+  const u = [await registerUser(sys), await registerUser(sys)];
+  const a = await liveAuction(sys, seller, { startingPrice: 100, softCloseSeconds: 0 });
+  const c1 = await connectWs(sys.broadcaster!.url);
+  const c2 = await connectWs(second.url);
+  for (const c of [c1, c2]) c.send({ type: 'subscribe', auctionId: a.id });
+  await Promise.all([c1, c2].map((c) => c.next((f) => f.type === 'subscribed')));
+  const rs = await Promise.all(Array.from({ length: 10 }, (_, i) => bid(sys, u[i % 2]!, a.id, 100 + i * 100)));
+  await Promise.all(rs.map((r, i) => verdict(sys, u[i % 2]!, r.body.bidId)));
+  const final = await waitFor(async () => {
+    const row = await sys.db('auctions').where({ id: a.id }).first();
+    return Number(row.published_seq) === Number(row.seq) ? Number(row.seq) : undefined;
+  });
+  for (const c of [c1, c2]) {
+    await c.next((f) => f.seq === final);
+    t.deepEqual(seqs(c.frames, a.id), range(2, final));
+    c.close();
+  }
+});
+
+test('a client that resumes after a broadcaster restart loses nothing', async (t) => {
+  const sys = system();
+  const logger = createLogger('test', 'silent');
+  let b = await startBroadcaster(sys.config, logger);
+  t.teardown(() => b.close());
+  const seller = await registerUser(sys, 'seller');
+  const u = [await registerUser(sys), await registerUser(sys)];
+  const a = await liveAuction(sys, seller, { startingPrice: 100, softCloseSeconds: 0 });
+  let c = await connectWs(b.url);
+  c.send({ type: 'subscribe', auctionId: a.id });
+  await c.next((f) => f.type === 'subscribed');
+  await verdict(sys, u[0]!, (await bid(sys, u[0]!, a.id, 100)).body.bidId);
+  await c.next((f) => f.seq === 2);
+  const seen = seqs(c.frames, a.id);
+  await b.close();
+  // Events while no broadcaster runs.
+  for (let i = 1; i < 5; i++) await verdict(sys, u[i % 2]!, (await bid(sys, u[i % 2]!, a.id, 100 + i * 100)).body.bidId);
+  b = await startBroadcaster(sys.config, logger);
+  c = await connectWs(b.url);
+  c.send({ type: 'subscribe', auctionId: a.id, sinceSeq: Math.max(...seen) });
+  await c.next((f) => f.seq === 6);
+  t.deepEqual([...seen, ...seqs(c.frames, a.id)], range(2, 6));
+  c.close();
+});
+
+test('unsubscribe stops events; unknown auctions and repeats are error frames', async (t) => {
+  const sys = system();
+  const seller = await registerUser(sys, 'seller');
+  const u = await registerUser(sys);
+  const a = await liveAuction(sys, seller, { startingPrice: 100 });
+  const c = await connectWs(sys.broadcaster!.url);
+  c.send({ type: 'subscribe', auctionId: a.id });
+  await c.next((f) => f.type === 'subscribed');
+  c.send({ type: 'subscribe', auctionId: a.id });
+  t.is((await c.next((f) => f.type === 'error')).code, 'already_subscribed');
+  c.send({ type: 'subscribe', auctionId: '00000000-0000-4000-8000-000000000000' });
+  t.is((await c.next((f) => f.type === 'error' && f.code === 'not_found')).code, 'not_found');
+  c.send({ type: 'unsubscribe', auctionId: a.id });
+  await c.next((f) => f.type === 'unsubscribed');
+  await verdict(sys, u, (await bid(sys, u, a.id, 100)).body.bidId);
+  await new Promise((r) => setTimeout(r, 300));
+  t.deepEqual(seqs(c.frames, a.id), []);
+  c.send({ type: 'ping' });
+  await c.next((f) => f.type === 'pong');
+  c.close();
+});
+
+test('private events reach only their user: bid.ack to the bidder', async (t) => {
+  const sys = system();
+  const seller = await registerUser(sys, 'seller');
+  const alice = await registerUser(sys);
+  const bob = await registerUser(sys);
+  const a = await liveAuction(sys, seller, { startingPrice: 100 });
+  const ca = await connectWs(sys.broadcaster!.url, alice.accessToken);
+  const cb = await connectWs(sys.broadcaster!.url, bob.accessToken);
+  for (const c of [ca, cb]) {
+    c.send({ type: 'ping' });
+    await c.next((f) => f.type === 'pong');
+  }
+  const r = await bid(sys, alice, a.id, 100);
+  const ack = await ca.next((f) => f.type === 'bid.ack');
+  t.is(ack.bidId, r.body.bidId);
+  t.is(ack.status, 'accepted');
+  t.is(ack.auctionId, a.id);
+  await new Promise((res) => setTimeout(res, 200));
+  t.false(cb.frames.some((f) => f.type === 'bid.ack'));
+  ca.close();
+  cb.close();
+});
