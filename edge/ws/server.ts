@@ -24,7 +24,10 @@ import { createDb } from '../../db/client.js';
 import { userEventsStream } from '../../queues/streams.js';
 import { MAX_FRAME_BYTES, parseFrame } from './protocol.js';
 import { AuctionFeed } from './auction-feed.js';
-import { Subscriptions } from './subscriptions.js';
+import { Subscriptions, auctionTopic } from './subscriptions.js';
+import { addUniqueViewer, reportViewers, viewerTotals } from '../../lib/viewers.js';
+import { createBroadcasterMetrics } from './metrics.js';
+import { randomUUID } from 'node:crypto';
 
 interface SocketData {
   user: AccessClaims | null;
@@ -33,6 +36,8 @@ interface SocketData {
   /** Token bucket for incoming frames. */
   tokens: number;
   refilledAt: number;
+  /** This connection's id (an anonymous viewer's identity for unique counts). */
+  id: string;
 }
 
 const FRAMES_PER_SECOND = 20;
@@ -63,11 +68,15 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
   const local = new Map<string, number>();
   let subscriptions: Subscriptions | undefined;
   const feed = new AuctionFeed(feedReader, redis, config.redis.prefix, logger, (e) => subscriptions?.deliver(e));
-  subscriptions = new Subscriptions(app, db, redis, config.redis.prefix, feed, (id) => local.get(id) ?? 0);
+  subscriptions = new Subscriptions(app, db, redis, config.redis.prefix, feed, (id) => Math.max(totals.get(id) ?? 0, local.get(id) ?? 0));
   const subs = subscriptions;
+  const instance = randomUUID();
+  const totals = new Map<string, number>();
+  const metrics = createBroadcasterMetrics(() => ({ connections: sockets.size, subscriptions: [...local.values()].reduce((a, b) => a + b, 0) }));
+  subs.onPublish = (topic) => metrics.messagesOut.inc(app.numSubscribers(topic));
   const asSubscriber = (ws: uWS.WebSocket<SocketData>) => ({
     send: (text: string) => {
-      if (ws.getUserData().open) ws.send(text);
+      if (ws.getUserData().open && ws.send(text) === 2) metrics.dropped.inc();
     },
     subscribe: (topic: string) => {
       if (ws.getUserData().open) ws.subscribe(topic);
@@ -100,6 +109,18 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
     });
   };
   app.get('/healthz', (res) => json(res, '200 OK', { status: 'ok' }));
+  app.get('/metrics', (res) => {
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    void metrics.registry.metrics().then((text) => {
+      if (aborted) return;
+      res.cork(() => {
+        res.writeStatus('200 OK').writeHeader('Content-Type', metrics.registry.contentType).end(text);
+      });
+    });
+  });
   app.get('/readyz', (res) => {
     let aborted = false;
     res.onAborted(() => {
@@ -135,7 +156,7 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
         }
       }
       res.upgrade<SocketData>(
-        { user, auctions: new Set(), open: true, tokens: FRAME_BURST, refilledAt: Date.now() },
+        { user, auctions: new Set(), open: true, tokens: FRAME_BURST, refilledAt: Date.now(), id: randomUUID() },
         req.getHeader('sec-websocket-key'),
         req.getHeader('sec-websocket-protocol'),
         req.getHeader('sec-websocket-extensions'),
@@ -166,6 +187,7 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
           if (data.auctions.size >= MAX_SUBSCRIPTIONS) return sendError(ws, 'too_many_subscriptions', `at most ${MAX_SUBSCRIPTIONS} auctions per connection`);
           data.auctions.add(frame.auctionId);
           local.set(frame.auctionId, (local.get(frame.auctionId) ?? 0) + 1);
+          void addUniqueViewer(redis, config.redis.prefix, frame.auctionId, data.user ? `u:${data.user.id}` : `c:${data.id}`).catch(() => undefined);
           subs.subscribe(subscriberOf(ws), frame.auctionId, frame.sinceSeq).then(
             (found) => {
               if (!found) {
@@ -205,6 +227,38 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
   const port = uWS.us_socket_local_port(listenSocket);
   feed.start();
 
+  // Once a second: report this instance's viewers per auction, read the totals
+  // across instances, and tell subscribers when a total changed.
+  const reported = new Set<string>();
+  let viewersBusy = false;
+  const viewersTimer = setInterval(() => {
+    if (viewersBusy || stopping) return;
+    viewersBusy = true;
+    void (async () => {
+      for (const auctionId of new Set([...local.keys(), ...reported])) {
+        const count = local.get(auctionId) ?? 0;
+        await reportViewers(redis, config.redis.prefix, auctionId, instance, count);
+        if (count === 0) {
+          reported.delete(auctionId);
+          totals.delete(auctionId);
+          continue;
+        }
+        reported.add(auctionId);
+        const { current } = await viewerTotals(redis, config.redis.prefix, auctionId);
+        if (totals.get(auctionId) !== current) {
+          totals.set(auctionId, current);
+          const frame = JSON.stringify({ type: 'viewers', auctionId, count: current });
+          metrics.messagesOut.inc(app.numSubscribers(auctionTopic(auctionId)));
+          app.publish(auctionTopic(auctionId), frame);
+        }
+      }
+    })()
+      .catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'viewer counts not updated'))
+      .finally(() => {
+        viewersBusy = false;
+      });
+  }, 1_000);
+
   // Private user events: every instance reads the whole stream from "now".
   const stream = userEventsStream(config.redis.prefix);
   const pump = (async () => {
@@ -234,7 +288,10 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
   const close = () =>
     (closing ??= (async () => {
       stopping = true;
+      clearInterval(viewersTimer);
       uWS.us_listen_socket_close(listenSocket);
+      // This instance's viewers leave the totals now rather than in 15 s.
+      await Promise.all([...reported].map((id) => reportViewers(redis, config.redis.prefix, id, instance, 0).catch(() => undefined)));
       for (const ws of sockets) ws.end(1001, 'server shutting down');
       reader.disconnect();
       await pump;

@@ -32,6 +32,8 @@ export const auctionTopic = (auctionId: string) => `auction:${auctionId}`;
 
 export class Subscriptions {
   private readonly pending = new Map<string, Set<Pending>>();
+  /** Called before each live publish (metrics). */
+  onPublish?: (topic: string) => void;
 
   constructor(
     private readonly app: Pick<uWS.TemplatedApp, 'publish'>,
@@ -44,6 +46,7 @@ export class Subscriptions {
 
   /** The feed's delivery: the live topic first, then sockets still replaying. */
   deliver = (e: FeedEvent): void => {
+    this.onPublish?.(auctionTopic(e.auctionId));
     this.app.publish(auctionTopic(e.auctionId), e.json);
     for (const p of this.pending.get(e.auctionId) ?? []) {
       if (e.seq > p.lastSent) {

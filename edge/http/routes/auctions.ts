@@ -11,6 +11,7 @@ import { defineRoute, type AnyRoute } from '../route.js';
 import { isoDate, money, uuid } from '../schemas.js';
 import * as auctions from '../services/auctions.js';
 import { BidIntake } from '../services/bid-intake.js';
+import { viewerStats } from '../../../lib/viewers.js';
 
 const auctionSchema = Joi.object({
   id: uuid(),
@@ -145,6 +146,21 @@ export function auctionRoutes(deps: EdgeDeps): AnyRoute[] {
       responses: { 200: { description: 'the auction', schema: auctionSchema }, 404: { description: 'no such auction' } },
       handler: async ({ params, user, res }) => {
         res.json(auctions.toApiAuction(await auctions.getAuction(deps, params.id), user));
+      },
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/auctions/:id/viewers',
+      tag: 'auctions',
+      summary: 'Viewers across all broadcaster instances: current, peak and unique',
+      params: idParams,
+      responses: {
+        200: { description: 'counts', schema: Joi.object({ current: Joi.number().integer(), peak: Joi.number().integer(), unique: Joi.number().integer() }) },
+        404: { description: 'no such auction' },
+      },
+      handler: async ({ params, res }) => {
+        await auctions.getAuction(deps, params.id);
+        res.json(await viewerStats(deps.redis, deps.config.redis.prefix, params.id));
       },
     }),
     defineRoute({
