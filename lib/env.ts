@@ -55,6 +55,8 @@ export interface Config {
   shutdownGraceMs: number;
   /** The catalog's Redis read-through cache (off only to measure without it). */
   catalogCache: boolean;
+  /** Words refused in chat (lowercase). */
+  chatBlockedWords: string[];
 }
 
 /** Variables that must be set in production; in development they have safe defaults. */
@@ -125,6 +127,7 @@ const schema = Joi.object({
   METRICS_TOKEN: Joi.string().min(16).optional(),
   SHUTDOWN_GRACE_MS: positive.default(10_000),
   CATALOG_CACHE: Joi.string().valid('on', 'off').default('on'),
+  CHAT_BLOCKED_WORDS: Joi.string().allow('').default('scam,fraud,wire transfer'),
 }).unknown(true);
 
 export class ConfigError extends Error {
@@ -219,6 +222,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     metricsToken: v.METRICS_TOKEN ?? null,
     shutdownGraceMs: v.SHUTDOWN_GRACE_MS,
     catalogCache: v.CATALOG_CACHE === 'on',
+    chatBlockedWords: String(v.CHAT_BLOCKED_WORDS).split(',').map((w) => w.trim().toLowerCase()).filter(Boolean),
   };
   return deepFreeze(config);
 }

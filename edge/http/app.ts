@@ -21,6 +21,7 @@ import { notificationRoutes } from './routes/notifications.js';
 import { adminUserRoutes } from './routes/admin-users.js';
 import { catalogRoutes } from './routes/catalog.js';
 import { auctionRoutes } from './routes/auctions.js';
+import { chatRoutes } from './routes/chat.js';
 import compression from 'compression';
 import { adminRouter } from './admin/bull-board.js';
 
@@ -29,7 +30,7 @@ const REQUEST_ID = /^[A-Za-z0-9._-]{1,100}$/;
 
 /** Every API route declaration, in one list (the OpenAPI spec is made from it). */
 export function apiRoutes(deps: EdgeDeps): AnyRoute[] {
-  return [...authRoutes(deps), ...catalogRoutes(deps), ...auctionRoutes(deps), ...notificationRoutes(deps), ...adminUserRoutes(deps)];
+  return [...authRoutes(deps), ...catalogRoutes(deps), ...auctionRoutes(deps), ...chatRoutes(deps), ...notificationRoutes(deps), ...adminUserRoutes(deps)];
 }
 
 export function createApp(deps: EdgeDeps) {

@@ -25,6 +25,7 @@ import { userEventsStream } from '../../queues/streams.js';
 import { MAX_FRAME_BYTES, parseFrame } from './protocol.js';
 import { AuctionFeed } from './auction-feed.js';
 import { Subscriptions, auctionTopic } from './subscriptions.js';
+import { sendChat } from './chat.js';
 import { addUniqueViewer, reportViewers, viewerTotals } from '../../lib/viewers.js';
 import { createBroadcasterMetrics } from './metrics.js';
 import { randomUUID } from 'node:crypto';
@@ -208,8 +209,17 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
           leave(ws, frame.auctionId);
           ws.send(JSON.stringify({ type: 'unsubscribed', auctionId: frame.auctionId }));
           return;
-        default:
-          sendError(ws, 'not_available', `${frame.type} is not available yet`);
+        case 'chat.send':
+          sendChat({ db, redis, config }, data.user, frame).then(
+            (r) => {
+              if (!r.ok) sendError(ws, r.code, r.message);
+            },
+            (err: unknown) => {
+              logger.warn({ err: (err as Error).message }, 'chat.send failed');
+              sendError(ws, 'unavailable', 'the message could not be sent, try again');
+            },
+          );
+          return;
       }
     },
     close: (ws) => {

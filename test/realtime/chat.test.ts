@@ -1,0 +1,116 @@
+import test from 'ava';
+import { createAdmin, registerUser, useSystem } from '../helpers/system.js';
+import { bid, liveAuction, verdict, waitFor } from '../helpers/auctions.js';
+import { connectWs } from '../helpers/ws.js';
+
+const system = useSystem(test, { workers: true, broadcaster: true });
+
+async function subscribed(url: string, auctionId: string, token?: string) {
+  const c = await connectWs(url, token);
+  c.send({ type: 'subscribe', auctionId });
+  await c.next((f) => f.type === 'subscribed');
+  return c;
+}
+
+test('chat: a user\'s message reaches every subscriber as chat.message with the auction\'s next seq, and is stored', async (t) => {
+  const sys = system();
+  const seller = await registerUser(sys, 'seller');
+  const alice = await registerUser(sys);
+  const a = await liveAuction(sys, seller);
+  const viewer = await subscribed(sys.broadcaster!.url, a.id);
+  const talker = await subscribed(sys.broadcaster!.url, a.id, alice.accessToken);
+  talker.send({ type: 'chat.send', auctionId: a.id, text: '  Hello, nice lamp!  ', clientMsgId: 'm1' });
+  const msg = await viewer.next((f) => f.type === 'chat.message');
+  t.is(msg.seq, 2);
+  t.is(msg.userId, alice.id);
+  t.is(msg.name, alice.name);
+  t.is(msg.text, 'Hello, nice lamp!');
+  t.truthy(msg.id);
+  await talker.next((f) => f.type === 'chat.message');
+  // The same clientMsgId again is not stored twice.
+  talker.send({ type: 'chat.send', auctionId: a.id, text: 'Hello, nice lamp!', clientMsgId: 'm1' });
+  await new Promise((r) => setTimeout(r, 1100));
+  const history = await sys.api.get(`/api/v1/auctions/${a.id}/chat`);
+  t.deepEqual(history.body.data.map((m: { text: string }) => m.text), ['Hello, nice lamp!']);
+  t.is(history.body.data[0].seq, 2);
+  for (const c of [viewer, talker]) c.close();
+});
+
+test('chat refusals are error frames: anonymous, too long, slow mode, blocked words', async (t) => {
+  const sys = system();
+  const seller = await registerUser(sys, 'seller');
+  const bob = await registerUser(sys);
+  const a = await liveAuction(sys, seller);
+  const anon = await subscribed(sys.broadcaster!.url, a.id);
+  anon.send({ type: 'chat.send', auctionId: a.id, text: 'hi' });
+  t.is((await anon.next((f) => f.type === 'error')).code, 'unauthorized');
+  const c = await subscribed(sys.broadcaster!.url, a.id, bob.accessToken);
+  c.send({ type: 'chat.send', auctionId: a.id, text: 'x'.repeat(501) });
+  t.is((await c.next((f) => f.type === 'error')).code, 'bad_frame');
+  c.send({ type: 'chat.send', auctionId: a.id, text: 'Great SCAM here' });
+  await c.next((f) => f.type === 'error' && f.code === 'blocked');
+  for (let i = 0; i < 7; i++) c.send({ type: 'chat.send', auctionId: a.id, text: `msg ${i}` });
+  await c.next((f) => f.type === 'error' && f.code === 'rate_limited');
+  await waitFor(async () => ((await sys.api.get(`/api/v1/auctions/${a.id}/chat`)).body.data.length === 5 ? true : undefined), 5_000, '5 stored');
+  t.is((await sys.api.get(`/api/v1/auctions/${a.id}/chat`)).body.data.length, 5, 'a burst of 5, then slow mode');
+  c.send({ type: 'ping' });
+  await c.next((f) => f.type === 'pong');
+  for (const x of [anon, c]) x.close();
+});
+
+test('moderation: delete (chat.deleted), ban refuses chat and bids, unban; only the seller or an admin', async (t) => {
+  const sys = system();
+  const seller = await registerUser(sys, 'seller');
+  const troll = await registerUser(sys);
+  const other = await registerUser(sys);
+  const admin = await createAdmin(sys);
+  const a = await liveAuction(sys, seller);
+  const viewer = await subscribed(sys.broadcaster!.url, a.id);
+  const tc = await subscribed(sys.broadcaster!.url, a.id, troll.accessToken);
+  tc.send({ type: 'chat.send', auctionId: a.id, text: 'buy my stuff elsewhere' });
+  const msg = await viewer.next((f) => f.type === 'chat.message');
+
+  const path = `/api/v1/auctions/${a.id}/chat`;
+  t.is((await sys.api.del(`${path}/${msg.id}`, { token: other.accessToken })).status, 403);
+  t.is((await sys.api.del(`${path}/${msg.id}`, { token: seller.accessToken })).status, 204);
+  const deleted = await viewer.next((f) => f.type === 'chat.deleted');
+  t.is(deleted.id, msg.id);
+  t.is(deleted.seq, msg.seq + 1);
+  t.deepEqual((await sys.api.get(path)).body.data, []);
+  t.is((await sys.api.del(`${path}/${msg.id}`, { token: seller.accessToken })).status, 404);
+
+  t.is((await sys.api.post(`${path}/bans`, { userId: troll.id }, { token: other.accessToken })).status, 403);
+  const ban = await sys.api.post(`${path}/bans`, { userId: troll.id, durationSeconds: 600 }, { token: admin.accessToken });
+  t.is(ban.status, 201);
+  t.truthy(ban.body.expiresAt);
+  await new Promise((r) => setTimeout(r, 1100));
+  tc.send({ type: 'chat.send', auctionId: a.id, text: 'let me back' });
+  t.is((await tc.next((f) => f.type === 'error')).code, 'banned');
+  const b = await bid(sys, troll, a.id, 1000);
+  t.is((await verdict(sys, troll, b.body.bidId)).reason, 'banned');
+  t.is((await sys.api.post(`${path}/bans`, { userId: seller.id }, { token: admin.accessToken })).status, 400);
+  t.is((await sys.api.post(`${path}/bans`, { userId: troll.id, durationSeconds: 0 }, { token: seller.accessToken })).status, 400);
+
+  t.is((await sys.api.del(`${path}/bans/${troll.id}`, { token: seller.accessToken })).status, 204);
+  tc.send({ type: 'chat.send', auctionId: a.id, text: 'sorry' });
+  await viewer.next((f) => f.type === 'chat.message' && f.text === 'sorry');
+  for (const c of [viewer, tc]) c.close();
+});
+
+test('chat history is paginated newest first', async (t) => {
+  const sys = system();
+  const seller = await registerUser(sys, 'seller');
+  const users = await Promise.all(Array.from({ length: 5 }, () => registerUser(sys)));
+  const a = await liveAuction(sys, seller);
+  for (const [i, u] of users.entries()) {
+    const c = await subscribed(sys.broadcaster!.url, a.id, u.accessToken);
+    c.send({ type: 'chat.send', auctionId: a.id, text: `line ${i}` });
+    await c.next((f) => f.type === 'chat.message' && f.text === `line ${i}`);
+    c.close();
+  }
+  const p1 = await sys.api.get(`/api/v1/auctions/${a.id}/chat?limit=2`);
+  const p2 = await sys.api.get(`/api/v1/auctions/${a.id}/chat?limit=2&cursor=${p1.body.nextCursor}`);
+  const p3 = await sys.api.get(`/api/v1/auctions/${a.id}/chat?limit=2&cursor=${p2.body.nextCursor}`);
+  t.deepEqual([...p1.body.data, ...p2.body.data, ...p3.body.data].map((m: { text: string }) => m.text), ['line 4', 'line 3', 'line 2', 'line 1', 'line 0']);
+  t.is(p3.body.nextCursor, null);
+});
