@@ -23,3 +23,10 @@ export function decodeCursor<T>(cursor: string | undefined, schema: Joi.Schema<T
   }
   throw new AppError('validation_failed', 'malformed cursor', [{ path: 'query.cursor', message: 'is not a cursor this API issued' }]);
 }
+
+/** A page from `rows` fetched with `limit + 1`: the data, and a cursor when there is more. */
+export function pageOf<T>(rows: T[], limit: number, cursorOf: (last: T) => unknown): { data: T[]; nextCursor: string | null } {
+  const data = rows.slice(0, limit);
+  const last = data[data.length - 1];
+  return { data, nextCursor: rows.length > limit && last !== undefined ? encodeCursor(cursorOf(last)) : null };
+}

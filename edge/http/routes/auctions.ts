@@ -6,7 +6,7 @@ import { AppError, conflict, notFound } from '../../../lib/errors.js';
 import type { AccessClaims } from '../../../lib/jwt.js';
 import type { EdgeDeps } from '../deps.js';
 import { limiter } from '../middleware/rate-limit.js';
-import { cursorSchema, decodeCursor, encodeCursor, limitSchema } from '../pagination.js';
+import { cursorSchema, decodeCursor, limitSchema, pageOf } from '../pagination.js';
 import { defineRoute, type AnyRoute } from '../route.js';
 import { isoDate, money, uuid } from '../schemas.js';
 import * as auctions from '../services/auctions.js';
@@ -110,13 +110,8 @@ export function auctionRoutes(deps: EdgeDeps): AnyRoute[] {
       responses: { 200: { description: 'a page', schema: page(auctionSchema) } },
       handler: async ({ query, user, res }) => {
         const after = decodeCursor(query.cursor, Joi.object({ createdAt: isoDate().required(), id: uuid().required() })) as { createdAt: string; id: string } | null;
-        const rows = await listAuctions(deps.db, query, query.limit + 1, after);
-        const data = rows.slice(0, query.limit);
-        const last = data[data.length - 1];
-        res.json({
-          data: data.map((r) => auctions.toApiAuction(r, user)),
-          nextCursor: rows.length > query.limit && last ? encodeCursor({ createdAt: last.created_at.toISOString(), id: last.id }) : null,
-        });
+        const page = pageOf(await listAuctions(deps.db, query, query.limit + 1, after), query.limit, (r) => ({ createdAt: r.created_at.toISOString(), id: r.id }));
+        res.json({ data: page.data.map((r) => auctions.toApiAuction(r, user)), nextCursor: page.nextCursor });
       },
     }),
     defineRoute<Record<string, never>, { limit: number; cursor?: string }>({
@@ -128,13 +123,8 @@ export function auctionRoutes(deps: EdgeDeps): AnyRoute[] {
       responses: { 200: { description: 'a page', schema: page(auctionSchema) } },
       handler: async ({ query, user, res }) => {
         const after = decodeCursor(query.cursor, Joi.object({ endsAt: isoDate().required(), id: uuid().required() })) as { endsAt: string; id: string } | null;
-        const rows = await listLiveAuctions(deps.db, query.limit + 1, after);
-        const data = rows.slice(0, query.limit);
-        const last = data[data.length - 1];
-        res.json({
-          data: data.map((r) => auctions.toApiAuction(r, user)),
-          nextCursor: rows.length > query.limit && last?.ends_at ? encodeCursor({ endsAt: last.ends_at.toISOString(), id: last.id }) : null,
-        });
+        const page = pageOf(await listLiveAuctions(deps.db, query.limit + 1, after), query.limit, (r) => ({ endsAt: r.ends_at!.toISOString(), id: r.id }));
+        res.json({ data: page.data.map((r) => auctions.toApiAuction(r, user)), nextCursor: page.nextCursor });
       },
     }),
     defineRoute({
@@ -246,10 +236,7 @@ export function auctionRoutes(deps: EdgeDeps): AnyRoute[] {
       handler: async ({ params, query, res }) => {
         await auctions.getAuction(deps, params.id);
         const before = decodeCursor(query.cursor, Joi.object({ seq: Joi.number().integer().min(1).required() })) as { seq: number } | null;
-        const rows = await bidHistory(deps.db, params.id, query.limit + 1, before?.seq ?? null);
-        const data = rows.slice(0, query.limit);
-        const last = data[data.length - 1];
-        res.json({ data, nextCursor: rows.length > query.limit && last ? encodeCursor({ seq: last.seq }) : null });
+        res.json(pageOf(await bidHistory(deps.db, params.id, query.limit + 1, before?.seq ?? null), query.limit, (r) => ({ seq: r.seq })));
       },
     }),
     defineRoute({

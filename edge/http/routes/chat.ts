@@ -5,7 +5,7 @@ import { AppError, forbidden, notFound } from '../../../lib/errors.js';
 import type { AccessClaims } from '../../../lib/jwt.js';
 import { publishEvents } from '../../../lib/publisher.js';
 import type { EdgeDeps } from '../deps.js';
-import { cursorSchema, decodeCursor, encodeCursor, limitSchema } from '../pagination.js';
+import { cursorSchema, decodeCursor, limitSchema, pageOf } from '../pagination.js';
 import { defineRoute, type AnyRoute } from '../route.js';
 import { isoDate, uuid } from '../schemas.js';
 import { getAuction } from '../services/auctions.js';
@@ -31,10 +31,7 @@ export function chatRoutes(deps: EdgeDeps): AnyRoute[] {
       handler: async ({ params, query, res }) => {
         await getAuction(deps, params.id);
         const before = decodeCursor(query.cursor, Joi.object({ seq: Joi.number().integer().min(1).required() })) as { seq: number } | null;
-        const rows = await chatHistory(deps.db, params.id, query.limit + 1, before?.seq ?? null);
-        const data = rows.slice(0, query.limit);
-        const last = data[data.length - 1];
-        res.json({ data, nextCursor: rows.length > query.limit && last ? encodeCursor({ seq: last.seq }) : null });
+        res.json(pageOf(await chatHistory(deps.db, params.id, query.limit + 1, before?.seq ?? null), query.limit, (m) => ({ seq: m.seq })));
       },
     }),
     defineRoute<Record<string, never>, Record<string, never>, { id: string; messageId: string }>({
