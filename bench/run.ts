@@ -1,10 +1,12 @@
 /** `npm run bench -- <name>`: runs one benchmark (or all of them without a name). */
 import { benchCatalog } from './catalog.js';
 import { benchBids } from './bids.js';
+import { benchFanout } from './fanout.js';
 
 const BENCHES: Record<string, () => Promise<void>> = {
   catalog: benchCatalog,
   bids: benchBids,
+  fanout: benchFanout,
 };
 
 const wanted = process.argv.slice(2);

@@ -190,11 +190,10 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
           local.set(frame.auctionId, (local.get(frame.auctionId) ?? 0) + 1);
           void addUniqueViewer(redis, config.redis.prefix, frame.auctionId, data.user ? `u:${data.user.id}` : `c:${data.id}`).catch(() => undefined);
           subs.subscribe(subscriberOf(ws), frame.auctionId, frame.sinceSeq).then(
-            (found) => {
-              if (!found) {
-                leave(ws, frame.auctionId);
-                sendError(ws, 'not_found', 'no such auction');
-              }
+            (outcome) => {
+              // After a resync the client reloads and subscribes again: it is not subscribed now.
+              if (outcome !== 'subscribed') leave(ws, frame.auctionId);
+              if (outcome === 'not_found') sendError(ws, 'not_found', 'no such auction');
             },
             (err: unknown) => {
               logger.warn({ err: (err as Error).message }, 'subscribe failed');

@@ -32,6 +32,8 @@ export const auctionTopic = (auctionId: string) => `auction:${auctionId}`;
 
 export class Subscriptions {
   private readonly pending = new Map<string, Set<Pending>>();
+  /** The (socket, auction) pairs counted in the feed: each is removed once, only if added. */
+  private readonly fed = new Map<Subscriber, Set<string>>();
   /** Called before each live publish (metrics). */
   onPublish?: (topic: string) => void;
 
@@ -66,23 +68,41 @@ export class Subscriptions {
     if (p.sub.isOpen()) p.sub.subscribe(auctionTopic(auctionId));
   }
 
-  /** Returns false when the auction does not exist. */
-  async subscribe(sub: Subscriber, auctionId: string, sinceSeq: number | undefined): Promise<boolean> {
+  private addFeed(sub: Subscriber, auctionId: string, from: number): void {
+    const set = this.fed.get(sub) ?? new Set<string>();
+    if (set.has(auctionId)) return;
+    set.add(auctionId);
+    this.fed.set(sub, set);
+    this.feed.add(auctionId, from);
+  }
+
+  private removeFeed(sub: Subscriber, auctionId: string): void {
+    const set = this.fed.get(sub);
+    if (!set?.delete(auctionId)) return;
+    if (set.size === 0) this.fed.delete(sub);
+    this.feed.remove(auctionId);
+  }
+
+  /**
+   * 'subscribed' (replayed, now live), 'resync' (the socket must reload and
+   * subscribe again: it is no longer subscribed), or 'not_found'.
+   */
+  async subscribe(sub: Subscriber, auctionId: string, sinceSeq: number | undefined): Promise<'subscribed' | 'resync' | 'not_found'> {
     const row = await this.db('auctions').where({ id: auctionId }).first('seq');
-    if (!row) return false;
+    if (!row) return 'not_found';
     const current = Number(row.seq);
-    if (!sub.isOpen()) return true;
+    if (!sub.isOpen()) return 'subscribed';
     if (sinceSeq !== undefined && sinceSeq > current) {
       sub.send(JSON.stringify({ type: 'subscribed', auctionId, seq: current, viewers: this.viewers(auctionId) }));
       sub.send(JSON.stringify({ type: 'resync', auctionId }));
-      return true;
+      return 'resync';
     }
     const start = sinceSeq ?? current;
     const p: Pending = { sub, lastSent: start, replayed: false };
     const set = this.pending.get(auctionId) ?? new Set<Pending>();
     set.add(p);
     this.pending.set(auctionId, set);
-    this.feed.add(auctionId, start);
+    this.addFeed(sub, auctionId, start);
     sub.send(JSON.stringify({ type: 'subscribed', auctionId, seq: current, viewers: this.viewers(auctionId) }));
     try {
       const entries = (await this.redis.xrange(auctionStream(this.prefix, auctionId), `${start + 1}-0`, '+')) as [string, string[]][];
@@ -90,9 +110,9 @@ export class Subscriptions {
       const lost = sinceSeq !== undefined && ((first && first.seq > start + 1) || (!first && current > start && (await this.streamStartsAfter(auctionId, start))));
       if (lost) {
         this.drop(auctionId, p);
-        this.feed.remove(auctionId);
+        this.removeFeed(sub, auctionId);
         if (sub.isOpen()) sub.send(JSON.stringify({ type: 'resync', auctionId }));
-        return true;
+        return 'resync';
       }
       for (const entry of entries) {
         const e = eventOf(auctionId, entry);
@@ -102,12 +122,12 @@ export class Subscriptions {
       }
     } catch (err) {
       this.drop(auctionId, p);
-      this.feed.remove(auctionId);
+      this.removeFeed(sub, auctionId);
       throw err;
     }
     p.replayed = true;
     this.settle(auctionId, p);
-    return true;
+    return 'subscribed';
   }
 
   /** True when the stream's oldest entry is past `seq + 1` (or the stream is empty while events exist). */
@@ -125,6 +145,6 @@ export class Subscriptions {
   unsubscribe(sub: Subscriber, auctionId: string): void {
     for (const p of this.pending.get(auctionId) ?? []) if (p.sub === sub) this.drop(auctionId, p);
     if (sub.isOpen()) sub.unsubscribe(auctionTopic(auctionId));
-    this.feed.remove(auctionId);
+    this.removeFeed(sub, auctionId);
   }
 }

@@ -169,3 +169,30 @@ test('private events reach only their user: bid.ack to the bidder', async (t) =>
   ca.close();
   cb.close();
 });
+
+test('viewers who leave at once or get resync do not stop live events for the others; resubscribing after resync works', async (t) => {
+  const sys = system();
+  const seller = await registerUser(sys, 'seller');
+  const u = await registerUser(sys);
+  const a = await liveAuction(sys, seller, { startingPrice: 100, softCloseSeconds: 0 });
+  const stayer = await connectWs(sys.broadcaster!.url);
+  stayer.send({ type: 'subscribe', auctionId: a.id });
+  await stayer.next((f) => f.type === 'subscribed');
+  // One subscribes and disconnects before the subscription completes.
+  const quick = await connectWs(sys.broadcaster!.url);
+  quick.send({ type: 'subscribe', auctionId: a.id });
+  quick.ws.terminate();
+  // One asks for the future, gets resync, subscribes properly, then leaves.
+  const ahead = await connectWs(sys.broadcaster!.url);
+  ahead.send({ type: 'subscribe', auctionId: a.id, sinceSeq: 50 });
+  await ahead.next((f) => f.type === 'resync');
+  ahead.send({ type: 'subscribe', auctionId: a.id });
+  await ahead.next((f) => f.type === 'subscribed' && f.seq === 1 && ahead.frames.filter((x) => x.type === 'subscribed').length === 2);
+  t.false(ahead.frames.some((f) => f.type === 'error'), 'no already_subscribed after a resync');
+  ahead.close();
+  await new Promise((r) => setTimeout(r, 200));
+  await verdict(sys, u, (await bid(sys, u, a.id, 100)).body.bidId);
+  await stayer.next((f) => f.type === 'bid.placed' && f.seq === 2, 5_000);
+  t.deepEqual(seqs(stayer.frames, a.id), [2]);
+  stayer.close();
+});
