@@ -35,7 +35,9 @@ import { Redis } from 'ioredis';
 import { loadConfig } from '../lib/env.js';
 import { createDb, type Knex } from '../db/client.js';
 import { loadKeys, signAccessToken } from '../lib/jwt.js';
-import { AUCTION_STREAM_MAXLEN, auctionStream } from '../queues/streams.js';
+import { auctionStream } from '../queues/streams.js';
+// As the publisher trims by default (AUCTION_STREAM_MAXLEN).
+const AUCTION_STREAM_MAXLEN = 2_000;
 import { ROOT, benchEnv, fmt, freePort, freshDatabase, run, stop, waitReady } from './common.js';
 
 const DB = 'blytz_bench_fanout';

@@ -57,6 +57,8 @@ export interface Config {
   catalogCache: boolean;
   /** Words refused in chat (lowercase). */
   chatBlockedWords: string[];
+  /** About how many events each auction's Redis stream keeps (replay history). */
+  auctionStreamMaxlen: number;
 }
 
 /** Variables that must be set in production; in development they have safe defaults. */
@@ -128,6 +130,7 @@ const schema = Joi.object({
   SHUTDOWN_GRACE_MS: positive.default(10_000),
   CATALOG_CACHE: Joi.string().valid('on', 'off').default('on'),
   CHAT_BLOCKED_WORDS: Joi.string().allow('').default('scam,fraud,wire transfer'),
+  AUCTION_STREAM_MAXLEN: Joi.number().integer().min(1000).max(1_000_000).default(2000),
 }).unknown(true);
 
 export class ConfigError extends Error {
@@ -222,6 +225,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     metricsToken: v.METRICS_TOKEN ?? null,
     shutdownGraceMs: v.SHUTDOWN_GRACE_MS,
     catalogCache: v.CATALOG_CACHE === 'on',
+    auctionStreamMaxlen: v.AUCTION_STREAM_MAXLEN,
     chatBlockedWords: String(v.CHAT_BLOCKED_WORDS).split(',').map((w) => w.trim().toLowerCase()).filter(Boolean),
   };
   return deepFreeze(config);

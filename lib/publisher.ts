@@ -15,7 +15,8 @@
  */
 import type { Knex } from 'knex';
 import type { Redis } from 'ioredis';
-import { AUCTION_STREAM_MAXLEN, USER_EVENTS_MAXLEN, auctionStream, userEventsStream } from '../queues/streams.js';
+import { USER_EVENTS_MAXLEN, auctionStream, userEventsStream } from '../queues/streams.js';
+import type { Config } from './env.js';
 
 export interface Published {
   auctionEvents: number;
@@ -44,20 +45,21 @@ return {added, last}`;
 
 type Frame = { seq: number; frame: unknown };
 
-async function append(redis: Redis, key: string, frames: Frame[]): Promise<[number, number]> {
-  const args: (string | number)[] = [AUCTION_STREAM_MAXLEN];
+async function append(redis: Redis, key: string, maxlen: number, frames: Frame[]): Promise<[number, number]> {
+  const args: (string | number)[] = [maxlen];
   for (const f of frames) args.push(f.seq, JSON.stringify(f.frame));
   return (await redis.eval(APPEND_IN_ORDER, 1, key, ...args)) as [number, number];
 }
 
 /** Publishes one auction's events (ascending seq), filling any gap from the outbox. Returns the last seq in the stream. */
-async function publishAuction(db: Knex, redis: Redis, prefix: string, auctionId: string, frames: Frame[]): Promise<{ added: number; last: number }> {
-  const key = auctionStream(prefix, auctionId);
-  let [added, last] = await append(redis, key, frames);
+async function publishAuction(db: Knex, redis: Redis, config: Config, auctionId: string, frames: Frame[]): Promise<{ added: number; last: number }> {
+  const key = auctionStream(config.redis.prefix, auctionId);
+  const maxlen = config.auctionStreamMaxlen;
+  let [added, last] = await append(redis, key, maxlen, frames);
   if (added === -1) {
     const upTo = frames[frames.length - 1]!.seq;
     const missing = await db('auction_events').where({ auction_id: auctionId }).where('seq', '>', last).where('seq', '<=', upTo).orderBy('seq').select('seq', 'payload');
-    [added, last] = await append(redis, key, missing.map((m: { seq: string; payload: unknown }) => ({ seq: Number(m.seq), frame: m.payload })));
+    [added, last] = await append(redis, key, maxlen, missing.map((m: { seq: string; payload: unknown }) => ({ seq: Number(m.seq), frame: m.payload })));
     if (added === -1) throw new Error(`auction ${auctionId}: outbox gap after seq ${last}`);
   }
   return { added, last };
@@ -67,7 +69,7 @@ async function publishAuction(db: Knex, redis: Redis, prefix: string, auctionId:
 export async function publishEvents(
   db: Knex,
   redis: Redis,
-  prefix: string,
+  config: Config,
   auctionFrames: { auctionId: string; seq: number; frame: unknown }[],
   userFrames: { id: string; userId: string; frame: unknown }[],
 ): Promise<Published> {
@@ -83,7 +85,7 @@ export async function publishEvents(
   await Promise.all(
     [...byAuction].map(async ([auctionId, frames]) => {
       frames.sort((a, b) => a.seq - b.seq);
-      const r = await publishAuction(db, redis, prefix, auctionId, frames);
+      const r = await publishAuction(db, redis, config, auctionId, frames);
       appended += r.added;
       lasts.set(auctionId, r.last);
     }),
@@ -91,7 +93,7 @@ export async function publishEvents(
   if (userFrames.length) {
     const pipe = redis.pipeline();
     for (const e of userFrames) {
-      pipe.xadd(userEventsStream(prefix), 'MAXLEN', '~', String(USER_EVENTS_MAXLEN), '*', 'userId', e.userId, 'id', e.id, 'event', JSON.stringify(e.frame));
+      pipe.xadd(userEventsStream(config.redis.prefix), 'MAXLEN', '~', String(USER_EVENTS_MAXLEN), '*', 'userId', e.userId, 'id', e.id, 'event', JSON.stringify(e.frame));
     }
     for (const [err] of (await pipe.exec()) ?? []) if (err) throw err;
   }
@@ -112,7 +114,7 @@ export async function publishEvents(
  * its `published_seq` (safe while others publish: the script keeps order), and
  * private events older than `graceMs` (younger ones are probably being published).
  */
-export async function publishBacklog(db: Knex, redis: Redis, prefix: string, graceMs = 2_000, limit = 1_000): Promise<Published> {
+export async function publishBacklog(db: Knex, redis: Redis, config: Config, graceMs = 2_000, limit = 1_000): Promise<Published> {
   const { rows: auctionRows } = await db.raw(
     `select e.auction_id, e.seq, e.payload from auctions a
      join auction_events e on e.auction_id = a.id and e.seq > a.published_seq
@@ -129,7 +131,7 @@ export async function publishBacklog(db: Knex, redis: Redis, prefix: string, gra
   return publishEvents(
     db,
     redis,
-    prefix,
+    config,
     auctionRows.map((r: { auction_id: string; seq: string; payload: unknown }) => ({ auctionId: r.auction_id, seq: Number(r.seq), frame: r.payload })),
     userRows.map((r: { id: string; user_id: string; payload: unknown }) => ({ id: String(r.id), userId: r.user_id, frame: r.payload })),
   );

@@ -50,7 +50,7 @@ export async function sweepOnce(ctx: WorkerContext, staleMs = 2_000): Promise<Sw
   for (const r of overdue) await ctx.producer.enqueue('auction.close', { auctionId: r.id, at: r.at, retry: Date.now() });
   const due = await overdueTimers(ctx, 'start', stale);
   for (const r of due) await ctx.producer.enqueue('auction.start', { auctionId: r.id, at: r.at, retry: Date.now() });
-  const published = await publishBacklog(ctx.db, ctx.redis, ctx.config.redis.prefix, staleMs);
+  const published = await publishBacklog(ctx.db, ctx.redis, ctx.config, staleMs);
   await ctx.producer.limitBidPartitions();
   return { drains: stuck.length, closes: overdue.length, starts: due.length, published: published.auctionEvents + published.userEvents };
 }

@@ -53,7 +53,7 @@ export async function sendChat(
   const r = await postChatMessage(deps.db, { auctionId: frame.auctionId, userId: user.id, name: user.name, text, clientMsgId: frame.clientMsgId ?? null });
   switch (r.outcome) {
     case 'posted':
-      await publishEvents(deps.db, deps.redis, deps.config.redis.prefix, [{ auctionId: frame.auctionId, seq: r.frame.seq, frame: r.frame }], []).catch(() => undefined);
+      await publishEvents(deps.db, deps.redis, deps.config, [{ auctionId: frame.auctionId, seq: r.frame.seq, frame: r.frame }], []).catch(() => undefined);
       return { ok: true };
     case 'duplicate':
       return { ok: true };

@@ -152,7 +152,7 @@ export async function publishOutbox(ctx: WorkerContext, outbox: Outbox, userEven
     await publishEvents(
       ctx.db,
       ctx.redis,
-      ctx.config.redis.prefix,
+      ctx.config,
       outbox.frames.map((f) => ({ auctionId: f.auctionId, seq: f.seq, frame: f })),
       outbox.user.map((u, i) => ({ id: userEventIds[i]!, userId: u.userId, frame: u.frame })),
     );

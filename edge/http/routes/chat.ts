@@ -46,7 +46,7 @@ export function chatRoutes(deps: EdgeDeps): AnyRoute[] {
         await moderated(params.id, user!);
         const frame = await deleteChatMessage(deps.db, params.id, params.messageId, user!.id);
         if (!frame) throw notFound('message');
-        await publishEvents(deps.db, deps.redis, deps.config.redis.prefix, [{ auctionId: params.id, seq: frame.seq, frame }], []).catch((err: unknown) =>
+        await publishEvents(deps.db, deps.redis, deps.config, [{ auctionId: params.id, seq: frame.seq, frame }], []).catch((err: unknown) =>
           deps.logger.warn({ err: (err as Error).message }, 'publish failed; the sweeper will retry'),
         );
         res.status(204).end();

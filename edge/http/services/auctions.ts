@@ -52,7 +52,7 @@ export function toApiAuction(row: AuctionRow, viewer: AccessClaims | undefined) 
 
 async function publish(deps: EdgeDeps, frame: AuctionFrame): Promise<void> {
   try {
-    await publishEvents(deps.db, deps.redis, deps.config.redis.prefix, [{ auctionId: frame.auctionId, seq: frame.seq, frame }], []);
+    await publishEvents(deps.db, deps.redis, deps.config, [{ auctionId: frame.auctionId, seq: frame.seq, frame }], []);
   } catch (err) {
     deps.logger.warn({ err: (err as Error).message }, 'publish failed; the sweeper will retry');
   }
