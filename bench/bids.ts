@@ -18,7 +18,7 @@ import { Redis } from 'ioredis';
 import { loadConfig } from '../lib/env.js';
 import { createDb, type Knex } from '../db/client.js';
 import { loadKeys, signAccessToken } from '../lib/jwt.js';
-import { ROOT, benchEnv, fmt, freePort, freshDatabase, run, stop, waitReady } from './common.js';
+import { ROOT, benchEnv, fmt, freePort, freshDatabase, run, seedLiveAuctions, stop, waitReady } from './common.js';
 
 const DB = 'blytz_bench_bids';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -50,40 +50,6 @@ function load(plan: Record<string, unknown>): Promise<LoadResult> {
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
     child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!)) : reject(new Error(`load exited ${code}`))));
   });
-}
-
-async function seed(db: Knex, auctions: number) {
-  const [seller] = await db('users').insert({ email: `seller@bench`, name: 'Bench Seller', role: 'seller', password_hash: 'x' }).returning('id');
-  const bidders = await db('users')
-    .insert(Array.from({ length: BIDDERS }, (_, i) => ({ email: `bidder${i}@bench`, name: `Bidder ${i}`, role: 'buyer', password_hash: 'x' })))
-    .returning(['id', 'name', 'role']);
-  const [cat] = await db('categories').insert({ name: 'Bench', slug: 'bench' }).returning('id');
-  const ids: string[] = [];
-  for (let i = 0; i < auctions; i += 500) {
-    const n = Math.min(500, auctions - i);
-    const products = await db('products')
-      .insert(Array.from({ length: n }, (_, k) => ({ seller_id: seller.id, category_id: cat.id, title: `Lot ${i + k}`, price: 100 })))
-      .returning('id');
-    const rows = await db('auctions')
-      .insert(
-        products.map((p: { id: string }) => ({
-          seller_id: seller.id,
-          product_id: p.id,
-          title: 'Bench lot',
-          status: 'live',
-          starting_price: 100,
-          current_price: 100,
-          duration_seconds: 7200,
-          starts_at: db.fn.now(),
-          ends_at: db.raw("now() + interval '2 hours'"),
-          soft_close_seconds: 0,
-        })),
-      )
-      .returning('id');
-    await db('auction_counters').insert(rows.map((r: { id: string }) => ({ auction_id: r.id })));
-    ids.push(...rows.map((r: { id: string }) => r.id));
-  }
-  return { bidders, auctions: ids };
 }
 
 /** Waits until no bid of `auctions` is queued, then measures commits/s and latency from the rows. */
@@ -131,7 +97,7 @@ export async function benchBids(): Promise<void> {
   const config = loadConfig(env);
   const db = createDb(config, { poolMax: 4 });
   const redis = new Redis({ host: config.redis.host, port: config.redis.port });
-  const { bidders, auctions } = await seed(db, 1003);
+  const { bidders, auctions } = await seedLiveAuctions(db, 1003, BIDDERS);
   const keys = loadKeys(config);
   const tokens = bidders.map((b: { id: string; name: string; role: 'buyer' }) => signAccessToken(keys, config, { id: b.id, role: b.role, name: b.name, sid: randomUUID() }));
   const [hot, naiveHot, warm, ...many] = auctions as [string, string, string, ...string[]];

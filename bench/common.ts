@@ -2,7 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { loadConfig } from '../lib/env.js';
-import { createDb } from '../db/client.js';
+import { createDb, type Knex } from '../db/client.js';
 
 export const ROOT = new URL('..', import.meta.url).pathname;
 
@@ -71,3 +71,42 @@ export async function stop(child: ChildProcess): Promise<void> {
 }
 
 export const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+
+/**
+ * A seller, `bidders` buyers and `auctions` live auctions (2 hours, no soft
+ * close), inserted directly: benchmarks measure bidding, not set-up.
+ */
+export async function seedLiveAuctions(db: Knex, auctions: number, bidders: number) {
+  const [seller] = await db('users').insert({ email: `seller@bench`, name: 'Bench Seller', role: 'seller', password_hash: 'x' }).returning('id');
+  const users = await db('users')
+    .insert(Array.from({ length: bidders }, (_, i) => ({ email: `bidder${i}@bench`, name: `Bidder ${i}`, role: 'buyer', password_hash: 'x' })))
+    .returning(['id', 'name', 'role']);
+  const [cat] = await db('categories').insert({ name: 'Bench', slug: 'bench' }).returning('id');
+  const ids: string[] = [];
+  for (let i = 0; i < auctions; i += 500) {
+    const n = Math.min(500, auctions - i);
+    const products = await db('products')
+      .insert(Array.from({ length: n }, (_, k) => ({ seller_id: seller.id, category_id: cat.id, title: `Lot ${i + k}`, price: 100 })))
+      .returning('id');
+    const rows = await db('auctions')
+      .insert(
+        products.map((p: { id: string }) => ({
+          seller_id: seller.id,
+          product_id: p.id,
+          title: 'Bench lot',
+          status: 'live',
+          starting_price: 100,
+          current_price: 100,
+          duration_seconds: 7200,
+          starts_at: db.fn.now(),
+          ends_at: db.raw("now() + interval '2 hours'"),
+          soft_close_seconds: 0,
+        })),
+      )
+      .returning('id');
+    await db('auction_counters').insert(rows.map((r: { id: string }) => ({ auction_id: r.id })));
+    ids.push(...rows.map((r: { id: string }) => r.id));
+  }
+  return { bidders: users as { id: string; name: string; role: 'buyer' }[], auctions: ids };
+}
+

@@ -38,7 +38,7 @@ import { loadKeys, signAccessToken } from '../lib/jwt.js';
 import { auctionStream } from '../queues/streams.js';
 // As the publisher trims by default (AUCTION_STREAM_MAXLEN).
 const AUCTION_STREAM_MAXLEN = 2_000;
-import { ROOT, benchEnv, fmt, freePort, freshDatabase, run, stop, waitReady } from './common.js';
+import { ROOT, benchEnv, fmt, freePort, freshDatabase, run, seedLiveAuctions, stop, waitReady } from './common.js';
 
 const DB = 'blytz_bench_fanout';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
@@ -598,35 +598,6 @@ async function bidToCommit(db: Knex, auctionId: string, since: Date): Promise<{ 
 
 // ---------------------------------------------------------------- seeding
 
-async function seed(db: Knex, auctions: number, bidders: number) {
-  const [seller] = await db('users').insert({ email: 'seller@bench', name: 'Bench Seller', role: 'seller', password_hash: 'x' }).returning('id');
-  const users = await db('users')
-    .insert(Array.from({ length: bidders }, (_, i) => ({ email: `bidder${i}@bench`, name: `Bidder ${i}`, role: 'buyer', password_hash: 'x' })))
-    .returning(['id', 'name', 'role']);
-  const [cat] = await db('categories').insert({ name: 'Bench', slug: 'bench' }).returning('id');
-  const products = await db('products')
-    .insert(Array.from({ length: auctions }, (_, k) => ({ seller_id: seller.id, category_id: cat.id, title: `Lot ${k}`, price: 100 })))
-    .returning('id');
-  const rows = await db('auctions')
-    .insert(
-      products.map((p: { id: string }) => ({
-        seller_id: seller.id,
-        product_id: p.id,
-        title: 'Bench lot',
-        status: 'live',
-        starting_price: 100,
-        current_price: 100,
-        duration_seconds: 7200,
-        starts_at: db.fn.now(),
-        ends_at: db.raw("now() + interval '2 hours'"),
-        soft_close_seconds: 0,
-      })),
-    )
-    .returning('id');
-  await db('auction_counters').insert(rows.map((r: { id: string }) => ({ auction_id: r.id })));
-  return { bidders: users as { id: string; name: string; role: 'buyer' }[], auctions: rows.map((r: { id: string }) => r.id) };
-}
-
 /** The open-file limit a spawned Node process gets: Node raises its soft limit to the hard one at start-up. */
 function fileLimit(): number {
   try {
@@ -664,7 +635,7 @@ export async function benchFanout(): Promise<void> {
   const config = loadConfig(env);
   const db = createDb(config, { poolMax: 2 });
   const redis = new Redis({ host: config.redis.host, port: config.redis.port });
-  const { bidders, auctions } = await seed(db, 5, 50);
+  const { bidders, auctions } = await seedLiveAuctions(db, 5, 50);
   const keys = loadKeys(config);
   const tokens = bidders.map((b) => signAccessToken(keys, config, { id: b.id, role: b.role, name: b.name, sid: randomUUID() }));
   const [oursBig, oursSmall, baseBig, baseSmall, live] = auctions as [string, string, string, string, string];
