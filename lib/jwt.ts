@@ -113,18 +113,48 @@ export function claimsFromPayload(payload: unknown): AccessClaims | null {
   return { id: p.sub, role: p.role as Role, name: p.name, sid: p.sid };
 }
 
-/** Verifies an access token (RS256 only, known kid, iss, aud, exp); null if invalid. */
-export function verifyAccessToken(keys: KeySet, config: Config, token: string): AccessClaims | null {
+/** The verified payload of an access token (RS256 only, known kid, iss, aud, exp), or null. */
+function verifiedPayload(keys: KeySet, config: Config, token: string): jwt.JwtPayload | null {
   const key = keyForToken(keys, token);
   if (!key) return null;
   try {
-    const payload = jwt.verify(token, key, {
-      algorithms: VERIFY_ALGORITHMS,
-      issuer: config.jwt.issuer,
-      audience: config.jwt.audience,
-    });
-    return claimsFromPayload(payload);
+    const payload = jwt.verify(token, key, { algorithms: VERIFY_ALGORITHMS, issuer: config.jwt.issuer, audience: config.jwt.audience });
+    return typeof payload === 'string' ? null : payload;
   } catch {
     return null;
   }
+}
+
+/** Verifies an access token; null if invalid. */
+export function verifyAccessToken(keys: KeySet, config: Config, token: string): AccessClaims | null {
+  return claimsFromPayload(verifiedPayload(keys, config, token));
+}
+
+/**
+ * verifyAccessToken with a bounded memo of the tokens that verified. A client
+ * sends the same token with every request for the token's whole life, and the
+ * RS256 check (with decoding the token twice) was the largest single CPU cost of
+ * a bid at the edge. A remembered token is trusted until its own `exp` and at
+ * most `ttlMs` after it was checked, so a key withdrawn from the key set stops
+ * working within `ttlMs`. Tokens that fail are never remembered (each costs a
+ * full check), and at most `max` are kept (the oldest go first).
+ */
+export function tokenVerifier(keys: KeySet, config: Config, opts: { max?: number; ttlMs?: number } = {}): (token: string) => AccessClaims | null {
+  const max = opts.max ?? 10_000;
+  const ttlMs = opts.ttlMs ?? 60_000;
+  const memo = new Map<string, { claims: AccessClaims; until: number }>();
+  return (token) => {
+    const now = Date.now();
+    const hit = memo.get(token);
+    if (hit) {
+      if (now < hit.until) return hit.claims;
+      memo.delete(token);
+    }
+    const payload = verifiedPayload(keys, config, token);
+    const claims = claimsFromPayload(payload);
+    if (!claims || typeof payload?.exp !== 'number') return claims;
+    if (memo.size >= max) memo.delete(memo.keys().next().value!);
+    memo.set(token, { claims, until: Math.min(payload.exp * 1000, now + ttlMs) });
+    return claims;
+  };
 }

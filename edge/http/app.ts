@@ -2,17 +2,16 @@
  * createApp(deps) builds the edge's Express app and never listens: main.ts and
  * the tests do that. The order of middleware is the order a request meets them.
  */
-import { randomUUID } from 'node:crypto';
 import express, { Router, type Request } from 'express';
-import helmet from 'helmet';
-import cors from 'cors';
 import cookieParser from 'cookie-parser';
 import { pinoHttp } from 'pino-http';
 import type { EdgeDeps } from './deps.js';
+import { assignRequestId, requestLogLevel } from './request-id.js';
 import { authenticate, createPassport } from './middleware/authenticate.js';
 import { errorHandler, notFoundHandler } from './middleware/error-handler.js';
 import { limiter } from './middleware/rate-limit.js';
 import { requestMetrics } from './middleware/request-metrics.js';
+import { corsPolicy, securityHeaders } from './middleware/security.js';
 import { mountRoutes, type AnyRoute } from './route.js';
 import { API_BASE, buildOpenApi } from './openapi.js';
 import { opsRouter } from './routes/ops.js';
@@ -26,7 +25,6 @@ import compression from 'compression';
 import { adminRouter } from './admin/bull-board.js';
 
 const UNLIMITED_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
-const REQUEST_ID = /^[A-Za-z0-9._-]{1,100}$/;
 
 /** Every API route declaration, in one list (the OpenAPI spec is made from it). */
 export function apiRoutes(deps: EdgeDeps): AnyRoute[] {
@@ -44,30 +42,14 @@ export function createApp(deps: EdgeDeps) {
   app.use(
     pinoHttp({
       logger: deps.logger,
-      genReqId: (req, res) => {
-        const incoming = req.headers['x-request-id'];
-        const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
-        res.setHeader('X-Request-Id', id);
-        return id;
-      },
+      genReqId: assignRequestId,
       autoLogging: { ignore: (req) => UNLIMITED_PATHS.has(req.url ?? '') },
-      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'info' : 'debug'),
+      customLogLevel: (_req, res, err) => requestLogLevel(res.statusCode, Boolean(err)),
     }),
   );
   app.use(requestMetrics(deps.metrics));
 
-  app.use(
-    helmet({
-      hsts: config.env === 'production' ? { maxAge: 31_536_000, includeSubDomains: true } : false,
-      frameguard: { action: 'deny' },
-      referrerPolicy: { policy: 'no-referrer' },
-      crossOriginResourcePolicy: { policy: 'same-site' },
-      contentSecurityPolicy: {
-        useDefaults: true,
-        directives: { 'frame-ancestors': ["'none'"], 'upgrade-insecure-requests': config.env === 'production' ? [] : null },
-      },
-    }),
-  );
+  app.use(securityHeaders(config));
   if (config.env === 'production') {
     // Behind the platform's TLS proxy: plain HTTP is redirected (health checks excepted).
     // After helmet, so the redirect carries the security headers too.
@@ -76,15 +58,7 @@ export function createApp(deps: EdgeDeps) {
       res.redirect(308, `https://${req.headers.host ?? 'localhost'}${req.originalUrl}`);
     });
   }
-  app.use(
-    cors({
-      origin: config.corsOrigins.length ? config.corsOrigins : false,
-      methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
-      allowedHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key', 'X-Cart-Token', 'X-Request-Id', 'If-None-Match'],
-      exposedHeaders: ['Retry-After', 'X-Request-Id', 'ETag', 'X-Cart-Token', 'RateLimit', 'RateLimit-Policy'],
-      maxAge: 600,
-    }),
-  );
+  app.use(corsPolicy(config));
 
   const skipUnlimited = (req: Request) => UNLIMITED_PATHS.has(req.path) || req.path.startsWith('/admin/queues');
   app.use(limiter(deps, 'ip', config.rateLimits.generalPerMinute, 'ip', { skip: skipUnlimited }));

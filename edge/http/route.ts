@@ -59,10 +59,10 @@ export function defineRoute<B = Record<string, never>, Q = Record<string, never>
   return spec;
 }
 
-const BODY_OPTIONS: Joi.ValidationOptions = { abortEarly: false, allowUnknown: false, convert: false, stripUnknown: false };
+export const BODY_OPTIONS: Joi.ValidationOptions = { abortEarly: false, allowUnknown: false, convert: false, stripUnknown: false };
 // Query strings and path params are text: they are converted (e.g. "20" → 20) by
 // their schema; money in bodies never is.
-const URL_OPTIONS: Joi.ValidationOptions = { abortEarly: false, allowUnknown: false, convert: true };
+export const URL_OPTIONS: Joi.ValidationOptions = { abortEarly: false, allowUnknown: false, convert: true };
 
 /**
  * Paths of `__proto__` keys anywhere in a parsed JSON body. joi drops such keys
@@ -83,7 +83,7 @@ function protoKeyPaths(value: unknown): string[] {
   return found;
 }
 
-function validatePart<T>(schema: Joi.ObjectSchema<T> | undefined, value: unknown, options: Joi.ValidationOptions, part: string): T {
+export function validatePart<T>(schema: Joi.ObjectSchema<T> | undefined, value: unknown, options: Joi.ValidationOptions, part: string): T {
   if (!schema) {
     const isEmpty = value === undefined || (typeof value === 'object' && value !== null && Object.keys(value).length === 0);
     if (!isEmpty && part !== 'params') {

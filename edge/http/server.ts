@@ -8,6 +8,7 @@ import { loadKeys } from '../../lib/jwt.js';
 import { createDb } from '../../db/client.js';
 import { Producer } from '../../queues/producer.js';
 import { createApp } from './app.js';
+import { createBidFastPath } from './fast-bids.js';
 import { within } from './routes/ops.js';
 import type { EdgeDeps } from './deps.js';
 import { createEdgeMetrics, registerQueueGauge } from './metrics.js';
@@ -56,6 +57,9 @@ export async function startEdge(config: Config, logger: Logger): Promise<Running
   };
   registerQueueGauge(metrics, deps.producer.queues);
   const app = createApp(deps);
+  const limitRedis = createRedis(config, 'command', { connectionName: 'blytz-limits', enableAutoPipelining: true });
+  limitRedis.on('error', (err) => logger.warn({ err: err.message }, 'redis (limits) connection error'));
+  const fastBids = createBidFastPath(deps, app, limitRedis);
   // Responses still to be written; during shutdown they tell keep-alive clients
   // that the connection ends with them, so the server can finish closing.
   const open = new Set<http.ServerResponse>();
@@ -63,7 +67,7 @@ export async function startEdge(config: Config, logger: Logger): Promise<Running
     if (deps.state.shuttingDown) res.setHeader('Connection', 'close');
     open.add(res);
     res.once('close', () => open.delete(res));
-    app(req, res);
+    if (!fastBids(req, res)) app(req, res);
   });
   // Slightly above common load balancer idle timeouts, so the LB closes first.
   server.keepAliveTimeout = 65_000;
@@ -86,6 +90,7 @@ export async function startEdge(config: Config, logger: Logger): Promise<Running
       // With Redis unreachable, closing the queues would wait for a connection forever.
       await within(2_000, () => deps.producer.close()).catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'queues not closed cleanly'));
       await within(1_000, () => redis.quit()).catch(() => redis.disconnect());
+      await within(1_000, () => limitRedis.quit()).catch(() => limitRedis.disconnect());
       await poolIdle(db, 5_000);
       await db.destroy();
     })());

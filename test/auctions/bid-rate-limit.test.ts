@@ -20,3 +20,36 @@ test('bids are limited per user (429 with Retry-After); other users keep their o
   t.is((await bid(sys, calm, a.id, 6000)).status, 202);
   t.is((await sys.db('bids').where({ auction_id: a.id, bidder_id: eager.id })).length, 3, 'refused bids were not recorded');
 });
+
+test('the bid fast path and the Express route count against one budget', async (t) => {
+  const sys = system();
+  const seller = await registerUser(sys, 'seller');
+  const u = await registerUser(sys);
+  const a = await liveAuction(sys, seller);
+  const url = `${sys.edge.url}/api/v1/auctions/${a.id}/bid`;
+  const headers = { 'content-type': 'application/json', authorization: `Bearer ${u.accessToken}` };
+  // A Content-Length body goes the fast path; a chunked one (a stream) goes to Express (it adds an ETag).
+  const fast = (amount: number) => fetch(url, { method: 'POST', headers, body: JSON.stringify({ amount }) });
+  const chunked = (amount: number) =>
+    fetch(url, {
+      method: 'POST',
+      headers,
+      body: new ReadableStream({
+        start(c) {
+          c.enqueue(new TextEncoder().encode(JSON.stringify({ amount })));
+          c.close();
+        },
+      }),
+      duplex: 'half',
+    } as RequestInit);
+  const answers = [await chunked(1000), await fast(1100), await chunked(1200)];
+  t.deepEqual(answers.map((r) => r.status), [202, 202, 202]);
+  t.deepEqual(answers.map((r) => r.headers.get('etag') !== null), [true, false, true], 'both paths were used');
+  t.regex(answers[1]!.headers.get('ratelimit') ?? '', /^limit=3, remaining=1, reset=\d+$/, 'the fast path saw the Express hit before it');
+  const overFast = await fast(1300);
+  t.is(overFast.status, 429);
+  t.regex(overFast.headers.get('retry-after') ?? '', /^\d+$/);
+  t.is((await overFast.json()).error.code, 'rate_limited');
+  t.is((await chunked(1400)).status, 429);
+  t.is((await sys.db('bids').where({ auction_id: a.id })).length, 3);
+});

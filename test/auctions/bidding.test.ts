@@ -74,7 +74,7 @@ test('20 bidders x 10 concurrent bids: every bid gets a verdict, prices rise in 
   t.is(ended.body.currentPrice, state.currentPrice);
 });
 
-test('a bid received just before endsAt but applied after it is on time, and wins', async (t) => {
+test('a bid received before endsAt but applied after it is on time, and wins', async (t) => {
   const sys = system();
   const seller = await registerUser(sys, 'seller');
   const late = await registerUser(sys);
@@ -84,7 +84,8 @@ test('a bid received just before endsAt but applied after it is on time, and win
   const trx = await sys.db.transaction();
   t.teardown(() => trx.rollback().catch(() => undefined));
   await trx('auctions').where({ id: a.id }).forNoKeyUpdate().first();
-  await new Promise((r) => setTimeout(r, Math.max(0, endsAt - Date.now() - 400)));
+  // Sent well before the end (a loaded machine may take a while to record it); what
+  // matters is that it is received before endsAt and cannot be applied until after.
   const r = await bid(sys, late, a.id, 1000);
   t.is(r.status, 202);
   const recorded = await sys.db('bids').where({ id: r.body.bidId }).first();

@@ -105,7 +105,7 @@ test('start: live now with endsAt = now + duration, once; only the owner or an a
 test('an auction with startsAt starts by itself, then ends by itself at endsAt', async (t) => {
   const sys = system();
   const seller = await registerUser(sys, 'seller');
-  const startsAt = new Date(Date.now() + 1500).toISOString();
+  const startsAt = new Date(Date.now() + 4000).toISOString();
   const a = await makeAuction(sys, seller, { startsAt, durationSeconds: 10, softCloseSeconds: 0 });
   t.is(a.status, 'scheduled');
   t.is(Date.parse(a.endsAt) - Date.parse(a.startsAt), 10_000);

@@ -3,6 +3,7 @@ import type { ErrorRequestHandler, RequestHandler } from 'express';
 import Joi from 'joi';
 import { AppError, fromPostgres } from '../../../lib/errors.js';
 import type { EdgeDeps } from '../deps.js';
+import type { Logger } from '../../../lib/logger.js';
 
 /** body-parser's error types, mapped to API errors. */
 function fromBodyParser(err: unknown): AppError | null {
@@ -46,32 +47,41 @@ function fromClientError(err: unknown): AppError | null {
   return (err as { status?: unknown } | null)?.status === 400 ? new AppError('validation_failed', 'the request could not be read') : null;
 }
 
+export interface ErrorResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: { error: { code: string; message: string; details?: unknown } };
+}
+
 /**
  * The one place errors become HTTP: the status and envelope of API.md, never a
  * stack trace, SQL or library message. Unknown errors are 500 `internal` with an
- * error id that is also in the log.
+ * error id that is also in the log. Used by the Express app and the bid fast path.
  */
+export function errorResponse(deps: Pick<EdgeDeps, 'metrics'>, err: unknown, log: Pick<Logger, 'error' | 'warn'> | undefined): ErrorResponse {
+  let appErr = toAppError(err);
+  if (!appErr) {
+    const errorId = randomUUID();
+    log?.error({ err, errorId }, 'unhandled error');
+    appErr = new AppError('internal', `internal error (id ${errorId})`);
+  } else if (appErr.status >= 500) {
+    log?.warn({ err }, 'request failed');
+  }
+  deps.metrics.errors.inc({ code: appErr.code, status: String(appErr.status) });
+  const body: ErrorResponse['body'] = { error: { code: appErr.code, message: appErr.message } };
+  if (appErr.details?.length) body.error.details = appErr.details;
+  return { status: appErr.status, headers: appErr.headers ?? {}, body };
+}
+
 export function errorHandler(deps: EdgeDeps): ErrorRequestHandler {
   return (err, req, res, _next) => {
-    let appErr = toAppError(err);
-    if (!appErr) {
-      const errorId = randomUUID();
-      req.log?.error({ err, errorId }, 'unhandled error');
-      appErr = new AppError('internal', `internal error (id ${errorId})`);
-    } else if (appErr.status >= 500) {
-      req.log?.warn({ err }, 'request failed');
-    }
-    deps.metrics.errors.inc({ code: appErr.code, status: String(appErr.status) });
+    const out = errorResponse(deps, err, req.log);
     if (res.headersSent) {
       res.destroy();
       return;
     }
-    for (const [k, v] of Object.entries(appErr.headers ?? {})) res.setHeader(k, v);
-    const body: { error: { code: string; message: string; details?: unknown } } = {
-      error: { code: appErr.code, message: appErr.message },
-    };
-    if (appErr.details?.length) body.error.details = appErr.details;
-    res.status(appErr.status).json(body);
+    for (const [k, v] of Object.entries(out.headers)) res.setHeader(k, v);
+    res.status(out.status).json(out.body);
   };
 }
 

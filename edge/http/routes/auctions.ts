@@ -1,16 +1,13 @@
-import { randomUUID } from 'node:crypto';
 import Joi from 'joi';
-import type { Request } from 'express';
-import { bidHistory, findBid, findBidByIdempotencyKey, listAuctions, listLiveAuctions } from '../../../db/operations/auctions.js';
-import { AppError, conflict, notFound } from '../../../lib/errors.js';
-import type { AccessClaims } from '../../../lib/jwt.js';
+import { bidHistory, findBid, listAuctions, listLiveAuctions } from '../../../db/operations/auctions.js';
+import { notFound } from '../../../lib/errors.js';
 import type { EdgeDeps } from '../deps.js';
 import { limiter } from '../middleware/rate-limit.js';
 import { cursorSchema, decodeCursor, limitSchema, pageOf } from '../pagination.js';
 import { defineRoute, type AnyRoute } from '../route.js';
 import { isoDate, money, uuid } from '../schemas.js';
 import * as auctions from '../services/auctions.js';
-import { BidIntake } from '../services/bid-intake.js';
+import { bidService, parseIdempotencyKey } from '../services/bids.js';
 import { viewerStats } from '../../../lib/viewers.js';
 
 const auctionSchema = Joi.object({
@@ -37,47 +34,17 @@ const auctionSchema = Joi.object({
   createdAt: isoDate(),
 });
 const page = (item: Joi.Schema) => Joi.object({ data: Joi.array().items(item), nextCursor: Joi.string().allow(null) });
-const idParams = Joi.object<{ id: string }>({ id: uuid().required() });
+export const idParams = Joi.object<{ id: string }>({ id: uuid().required() });
+/** The bodies of POST /auctions/:id/bid and /autobid (the fast path validates with them too). */
+export const bidBodies = {
+  bid: Joi.object<{ amount: number }>({ amount: money().required() }),
+  autobid: Joi.object<{ maxAmount: number }>({ maxAmount: money().required() }),
+};
 const queued = (key: 'bidId' | 'autobidId') => Joi.object({ [key]: uuid(), status: Joi.string().valid('queued') });
 
-const IDEMPOTENCY_KEY = /^[A-Za-z0-9_.:-]{1,200}$/;
-
-function idempotencyKey(req: Request): string | null {
-  const key = req.get('idempotency-key');
-  if (key === undefined) return null;
-  if (!IDEMPOTENCY_KEY.test(key)) {
-    throw new AppError('validation_failed', 'Idempotency-Key must be 1..200 of A-Z a-z 0-9 _ . : -', [{ path: 'headers.idempotency-key', message: 'malformed' }]);
-  }
-  return key;
-}
-
 export function auctionRoutes(deps: EdgeDeps): AnyRoute[] {
-  const intake = new BidIntake(deps);
+  const bids = bidService(deps);
   const bidLimit = limiter(deps, 'bids', deps.config.rateLimits.bidsPerMinute, 'user');
-
-  /** Records a bid or auto-bid and answers 202, or replays the first answer for a repeated key. */
-  async function takeBid(caller: AccessClaims, auctionId: string, kind: 'bid' | 'autobid', amount: number, key: string | null) {
-    const replay = async () => {
-      const first = key ? await findBidByIdempotencyKey(deps.db, caller.id, key) : undefined;
-      if (!first) return null;
-      if (first.auction_id !== auctionId || first.kind !== kind || Number(first.amount) !== amount) {
-        throw conflict('this Idempotency-Key was used for a different request');
-      }
-      return first.id;
-    };
-    const earlier = await replay();
-    if (earlier) return earlier;
-    const id = randomUUID();
-    const outcome = await intake.submit(auctionId, { id, kind, bidderId: caller.id, amount, idempotencyKey: key });
-    if (outcome === 'no_auction') throw notFound('auction');
-    if (outcome === 'duplicate') {
-      const first = await replay();
-      if (!first) throw new AppError('internal', 'idempotent replay lost');
-      return first;
-    }
-    deps.metrics.bids.inc({ kind });
-    return id;
-  }
 
   return [
     defineRoute<auctions.CreateAuctionInput>({
@@ -197,10 +164,10 @@ export function auctionRoutes(deps: EdgeDeps): AnyRoute[] {
       auth: 'user',
       before: [bidLimit],
       params: idParams,
-      body: Joi.object({ amount: money().required() }),
+      body: bidBodies.bid,
       responses: { 202: { description: 'queued', schema: queued('bidId') }, 404: { description: 'no such auction' }, 409: { description: 'Idempotency-Key reused for another request' } },
       handler: async ({ params, user, body, req, res }) => {
-        const bidId = await takeBid(user!, params.id, 'bid', body.amount, idempotencyKey(req));
+        const bidId = await bids.take(user!, params.id, 'bid', body.amount, parseIdempotencyKey(req.get('idempotency-key')));
         res.status(202).json({ bidId, status: 'queued' });
       },
     }),
@@ -212,10 +179,10 @@ export function auctionRoutes(deps: EdgeDeps): AnyRoute[] {
       auth: 'user',
       before: [bidLimit],
       params: idParams,
-      body: Joi.object({ maxAmount: money().required() }),
+      body: bidBodies.autobid,
       responses: { 202: { description: 'queued', schema: queued('autobidId') }, 404: { description: 'no such auction' }, 409: { description: 'Idempotency-Key reused for another request' } },
       handler: async ({ params, user, body, req, res }) => {
-        const autobidId = await takeBid(user!, params.id, 'autobid', body.maxAmount, idempotencyKey(req));
+        const autobidId = await bids.take(user!, params.id, 'autobid', body.maxAmount, parseIdempotencyKey(req.get('idempotency-key')));
         res.status(202).json({ autobidId, status: 'queued' });
       },
     }),

@@ -1,0 +1,52 @@
+/** The edge's memo of verified access tokens (lib/jwt.ts tokenVerifier). */
+import test from 'ava';
+import { randomUUID } from 'node:crypto';
+import jwt from 'jsonwebtoken';
+import { loadKeys, signAccessToken, tokenVerifier } from '../../lib/jwt.js';
+import { testConfig } from '../helpers/config.js';
+
+const config = testConfig();
+const claims = { id: randomUUID(), role: 'buyer' as const, name: 'Ann', sid: randomUUID() };
+
+test('a remembered token is trusted only until its own exp', async (t) => {
+  const keys = loadKeys(config);
+  const verify = tokenVerifier(keys, config);
+  const token = jwt.sign({ role: 'buyer', name: 'Ann', sid: claims.sid }, keys.privateKey!, {
+    algorithm: 'RS256',
+    keyid: keys.kid,
+    issuer: config.jwt.issuer,
+    audience: config.jwt.audience,
+    subject: claims.id,
+    expiresIn: 1,
+  });
+  t.deepEqual(verify(token), claims);
+  t.deepEqual(verify(token), claims, 'from the memo');
+  await new Promise((r) => setTimeout(r, 1100));
+  t.is(verify(token), null, 'expired, though remembered');
+});
+
+test('a remembered token is checked again after ttlMs (a withdrawn key stops working)', async (t) => {
+  const keys = loadKeys(config);
+  const verify = tokenVerifier(keys, config, { ttlMs: 50 });
+  const token = signAccessToken(keys, config, claims);
+  t.deepEqual(verify(token), claims);
+  keys.publicKeys.delete(keys.kid);
+  t.deepEqual(verify(token), claims, 'still within ttlMs');
+  await new Promise((r) => setTimeout(r, 60));
+  t.is(verify(token), null);
+});
+
+test('bad tokens are never remembered, and the memo keeps the newest max tokens', (t) => {
+  const keys = loadKeys(config);
+  const verify = tokenVerifier(keys, config, { max: 2 });
+  const good = signAccessToken(keys, config, claims);
+  const tampered = good.slice(0, -4) + (good.endsWith('AAAA') ? 'BBBB' : 'AAAA');
+  t.is(verify(tampered), null);
+  t.is(verify(tampered), null);
+  const [t1, t2, t3] = [0, 1, 2].map(() => signAccessToken(keys, config, claims)) as [string, string, string];
+  for (const tk of [t1, t2, t3]) t.deepEqual(verify(tk), claims);
+  // With the key withdrawn, only remembered tokens still pass: t1 was pushed out by t3.
+  keys.publicKeys.delete(keys.kid);
+  t.is(verify(t1), null);
+  t.deepEqual(verify(t3), claims);
+});
