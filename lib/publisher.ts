@@ -44,28 +44,35 @@ end
 return {added, last}`;
 
 type Frame = { seq: number; frame: unknown };
+type AppendReply = [number, number];
+type WithAppend = { blytzAppendInOrder(key: string, ...args: (string | number)[]): Promise<AppendReply> };
 
-async function append(redis: Redis, key: string, maxlen: number, frames: Frame[]): Promise<[number, number]> {
+/** The script as a command of `redis` (EVALSHA, loaded once per connection; also on its pipelines). */
+function appender(redis: Redis): Redis & WithAppend {
+  if (!('blytzAppendInOrder' in redis)) redis.defineCommand('blytzAppendInOrder', { numberOfKeys: 1, lua: APPEND_IN_ORDER });
+  return redis as Redis & WithAppend;
+}
+
+function appendArgs(maxlen: number, frames: Frame[]): (string | number)[] {
   const args: (string | number)[] = [maxlen];
   for (const f of frames) args.push(f.seq, JSON.stringify(f.frame));
-  return (await redis.eval(APPEND_IN_ORDER, 1, key, ...args)) as [number, number];
+  return args;
 }
 
-/** Publishes one auction's events (ascending seq), filling any gap from the outbox. Returns the last seq in the stream. */
-async function publishAuction(db: Knex, redis: Redis, config: Config, auctionId: string, frames: Frame[]): Promise<{ added: number; last: number }> {
-  const key = auctionStream(config.redis.prefix, auctionId);
-  const maxlen = config.auctionStreamMaxlen;
-  let [added, last] = await append(redis, key, maxlen, frames);
-  if (added === -1) {
-    const upTo = frames[frames.length - 1]!.seq;
-    const missing = await db('auction_events').where({ auction_id: auctionId }).where('seq', '>', last).where('seq', '<=', upTo).orderBy('seq').select('seq', 'payload');
-    [added, last] = await append(redis, key, maxlen, missing.map((m: { seq: string; payload: unknown }) => ({ seq: Number(m.seq), frame: m.payload })));
-    if (added === -1) throw new Error(`auction ${auctionId}: outbox gap after seq ${last}`);
-  }
-  return { added, last };
+/** Fills the gap below `frames` from the outbox and appends again. Returns the last seq in the stream. */
+async function fillGap(db: Knex, redis: Redis, key: string, maxlen: number, auctionId: string, last: number, upTo: number): Promise<{ added: number; last: number }> {
+  const missing = await db('auction_events').where({ auction_id: auctionId }).where('seq', '>', last).where('seq', '<=', upTo).orderBy('seq').select('seq', 'payload');
+  const frames = missing.map((m: { seq: string; payload: unknown }) => ({ seq: Number(m.seq), frame: m.payload }));
+  const [added, newLast] = await appender(redis).blytzAppendInOrder(key, ...appendArgs(maxlen, frames));
+  if (added === -1) throw new Error(`auction ${auctionId}: outbox gap after seq ${newLast}`);
+  return { added, last: newLast };
 }
 
-/** Appends events and marks them published. */
+/**
+ * Appends events and marks them published. All streams' appends and the private
+ * events go to Redis in one pipeline (one round trip however many auctions a
+ * drain round touched); a stream with a gap is then filled from the outbox.
+ */
 export async function publishEvents(
   db: Knex,
   redis: Redis,
@@ -80,23 +87,30 @@ export async function publishEvents(
     list.push({ seq: e.seq, frame: e.frame });
     byAuction.set(e.auctionId, list);
   }
+  const maxlen = config.auctionStreamMaxlen;
+  const pipe = appender(redis).pipeline() as ReturnType<Redis['pipeline']> & WithAppend;
+  const auctions = [...byAuction];
+  for (const [auctionId, frames] of auctions) {
+    frames.sort((a, b) => a.seq - b.seq);
+    pipe.blytzAppendInOrder(auctionStream(config.redis.prefix, auctionId), ...appendArgs(maxlen, frames));
+  }
+  for (const e of userFrames) {
+    pipe.xadd(userEventsStream(config.redis.prefix), 'MAXLEN', '~', String(USER_EVENTS_MAXLEN), '*', 'userId', e.userId, 'id', e.id, 'event', JSON.stringify(e.frame));
+  }
+  const replies = (await pipe.exec()) ?? [];
+  for (const [err] of replies) if (err) throw err;
   const lasts = new Map<string, number>();
   let appended = 0;
   await Promise.all(
-    [...byAuction].map(async ([auctionId, frames]) => {
-      frames.sort((a, b) => a.seq - b.seq);
-      const r = await publishAuction(db, redis, config, auctionId, frames);
-      appended += r.added;
-      lasts.set(auctionId, r.last);
+    auctions.map(async ([auctionId, frames], i) => {
+      let [added, last] = replies[i]![1] as AppendReply;
+      if (added === -1) {
+        ({ added, last } = await fillGap(db, redis, auctionStream(config.redis.prefix, auctionId), maxlen, auctionId, last, frames[frames.length - 1]!.seq));
+      }
+      appended += added;
+      lasts.set(auctionId, last);
     }),
   );
-  if (userFrames.length) {
-    const pipe = redis.pipeline();
-    for (const e of userFrames) {
-      pipe.xadd(userEventsStream(config.redis.prefix), 'MAXLEN', '~', String(USER_EVENTS_MAXLEN), '*', 'userId', e.userId, 'id', e.id, 'event', JSON.stringify(e.frame));
-    }
-    for (const [err] of (await pipe.exec()) ?? []) if (err) throw err;
-  }
   const ids = [...lasts.keys()];
   await db.raw(
     `with a as (

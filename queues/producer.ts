@@ -1,7 +1,7 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { JOB_ID, JOB_QUEUE, JOB_SCHEMAS, type JobName, type JobPayloads } from './jobs.js';
-import { BID_QUEUE_NAMES, QUEUE_NAMES, queuePrefix, type QueueName } from './names.js';
+import { BID_QUEUE_NAMES, QUEUE_NAMES, bidQueueFor, queuePrefix, type QueueName } from './names.js';
 import { jobOptions } from './options.js';
 
 /**
@@ -9,10 +9,20 @@ import { jobOptions } from './options.js';
  * contract, uses the job's deterministic id, and is always awaited: the edge's
  * connection has no offline queue, so when Redis is down it rejects at once.
  */
+/**
+ * How long a partition's wake-up flag lasts without a drain taking it: a lost
+ * job (its add failed after the flag was set) holds wake-ups back this long at
+ * most, and a drain that waits longer than this gets company (harmless).
+ */
+export const WAKE_TTL_MS = 5_000;
+
 export class Producer {
   readonly queues: Map<QueueName, Queue>;
 
-  constructor(connection: Redis, redisPrefix: string) {
+  constructor(
+    private readonly connection: Redis,
+    private readonly redisPrefix: string,
+  ) {
     this.queues = new Map(
       QUEUE_NAMES.map((name) => [
         name,
@@ -34,6 +44,26 @@ export class Producer {
     const jobId = JOB_ID[name](data);
     await this.queue(JOB_QUEUE[name](data)).add(name, data, { jobId, ...(delayMs > 0 ? { delay: delayMs } : {}) });
     return jobId;
+  }
+
+  /**
+   * Wakes the drain of `data.auctionId`'s partition unless a wake-up is already
+   * pending there: a flag in the partition's slot, set here and cleared by the
+   * drain before it looks for queued bids (clearWake). Bids committed before a
+   * skipped wake-up are therefore seen by the pending drain. Without it, every
+   * group of bids recorded woke every partition it touched: thousands of jobs a
+   * second that found nothing to do. Returns whether a job was added.
+   */
+  async wakeDrain(data: JobPayloads['bid.drain']): Promise<boolean> {
+    const flag = `${queuePrefix(this.redisPrefix, bidQueueFor(data.auctionId))}:wake`;
+    if ((await this.connection.set(flag, '1', 'PX', WAKE_TTL_MS, 'NX')) !== 'OK') return false;
+    await this.enqueue('bid.drain', data);
+    return true;
+  }
+
+  /** A drain of `queue` is about to look for queued bids: the next wake-up must add a job. */
+  async clearWake(queue: QueueName): Promise<void> {
+    await this.connection.del(`${queuePrefix(this.redisPrefix, queue)}:wake`);
   }
 
   /**

@@ -437,3 +437,69 @@ export async function recordBidsMany(db: Knex, groups: { auctionId: string; item
     return out;
   });
 }
+
+/**
+ * Everything a drain round writes, in one statement (one round trip): the
+ * verdicts, changed proxies, public events, auctions' new state and private
+ * events (data-modifying CTEs all run, each to completion). Returns the private
+ * events' ids in the order given.
+ */
+export async function writeRound(
+  trx: Knex,
+  round: { verdicts: Verdict[]; proxies: { auctionId: string; proxy: Proxy }[]; frames: AuctionFrame[]; states: AuctionState[]; userEvents: UserEvent[] },
+): Promise<string[]> {
+  const { verdicts, proxies, frames, states, userEvents } = round;
+  const { rows } = await trx.raw(
+    `with f as (
+       update bids as b set status = v.status, reason = v.reason, seq = v.seq, applied_at = clock_timestamp()
+       from unnest(?::uuid[], ?::text[], ?::text[], ?::bigint[]) as v(id, status, reason, seq)
+       where b.id = v.id and b.status = 'queued'
+     ), p as (
+       insert into autobids (auction_id, user_id, max_amount, placed_order, exhausted)
+       select * from unnest(?::uuid[], ?::uuid[], ?::bigint[], ?::bigint[], ?::boolean[])
+       on conflict (auction_id, user_id) do update
+         set max_amount = excluded.max_amount, placed_order = excluded.placed_order, exhausted = excluded.exhausted, updated_at = now()
+     ), e as (
+       insert into auction_events (auction_id, seq, type, payload)
+       select * from unnest(?::uuid[], ?::bigint[], ?::text[], ?::jsonb[])
+     ), s as (
+       update auctions as a set current_price = v.price, leader_id = v.leader, leader_order = v.leader_order, bid_count = v.bid_count,
+              ends_at = to_timestamp(v.ends_ms / 1000.0), seq = v.seq, updated_at = clock_timestamp()
+       from unnest(?::uuid[], ?::bigint[], ?::uuid[], ?::bigint[], ?::int[], ?::bigint[], ?::bigint[])
+            as v(id, price, leader, leader_order, bid_count, ends_ms, seq)
+       where a.id = v.id
+     ), u as (
+       insert into user_events (user_id, type, payload)
+       select v.user_id, v.type, v.payload from unnest(?::uuid[], ?::text[], ?::jsonb[]) with ordinality as v(user_id, type, payload, ord)
+       order by v.ord
+       returning id
+     )
+     select coalesce(array_agg(id order by id), '{}') as ids from u`,
+    bindings(
+      verdicts.map((v) => v.id),
+      verdicts.map((v) => v.status),
+      verdicts.map((v) => v.reason ?? null),
+      verdicts.map((v) => v.seq ?? null),
+      proxies.map((c) => c.auctionId),
+      proxies.map((c) => c.proxy.userId),
+      proxies.map((c) => c.proxy.maxAmount),
+      proxies.map((c) => c.proxy.placedOrder),
+      proxies.map((c) => c.proxy.exhausted),
+      frames.map((f) => f.auctionId),
+      frames.map((f) => f.seq),
+      frames.map((f) => f.type),
+      frames.map((f) => JSON.stringify(f)),
+      states.map((s) => s.id),
+      states.map((s) => s.currentPrice),
+      states.map((s) => s.leaderId),
+      states.map((s) => s.leaderOrder),
+      states.map((s) => s.bidCount),
+      states.map((s) => s.endsAt),
+      states.map((s) => s.seq),
+      userEvents.map((e) => e.userId),
+      userEvents.map((e) => e.frame.type),
+      userEvents.map((e) => JSON.stringify(e.frame)),
+    ),
+  );
+  return (rows[0].ids as (string | number)[]).map(String);
+}

@@ -27,13 +27,14 @@ import {
   saveState,
   saveStates,
   toState,
+  writeRound,
   type Verdict,
 } from '../../db/operations/auctions.js';
 import type { AuctionRow } from '../../db/tables.js';
 import type { Proxy } from '../../auction/engine.js';
 import { publishEvents } from '../../lib/publisher.js';
 import type { JobPayloads } from '../../queues/jobs.js';
-import { bidPartition } from '../../queues/names.js';
+import { bidPartition, bidQueueFor } from '../../queues/names.js';
 import type { WorkerContext } from '../context.js';
 
 /** Bids applied per transaction at most (the rest go in the next round). */
@@ -102,8 +103,7 @@ async function writeApplied(trx: Knex.Transaction, a: Awaited<ReturnType<typeof 
 export async function applyQueuedMany(trx: Knex.Transaction, ids: string[]): Promise<DrainResult> {
   const rows = await lockAuctions(trx, ids);
   const a = await applyLocked(trx, rows);
-  await writeApplied(trx, a);
-  const userEventIds = await insertUserEvents(trx, a.outbox.user);
+  const userEventIds = await writeRound(trx, { verdicts: a.verdicts, proxies: a.proxyChanges, frames: a.outbox.frames, states: a.touched, userEvents: a.outbox.user });
   return { applied: a.verdicts.length, verdicts: a.verdicts, receivedAt: a.receivedAt, accepted: a.accepted, outbox: a.outbox, userEventIds, more: a.more, states: a.states };
 }
 
@@ -164,6 +164,10 @@ export async function publishOutbox(ctx: WorkerContext, outbox: Outbox, userEven
 /** Drains the partition of `data.auctionId`: every auction there with queued bids. */
 export async function bidDrain(ctx: WorkerContext, data: JobPayloads['bid.drain']): Promise<{ applied: number }> {
   const partition = bidPartition(data.auctionId);
+  // Before the first look: a bid committed after this point wakes a new drain.
+  await ctx.producer.clearWake(bidQueueFor(data.auctionId)).catch((err: unknown) => {
+    ctx.logger.warn({ err: (err as Error).message }, 'wake-up flag not cleared; it expires by itself');
+  });
   let total = 0;
   // Each round's events are published while the next round runs; rounds publish in
   // order (one chain, one Redis connection), so every auction's stream stays in seq order.

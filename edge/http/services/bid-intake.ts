@@ -8,7 +8,8 @@
  * - A write takes the pending bids of up to MAX_AUCTIONS auctions: one
  *   statement for a single auction, one transaction (counters locked in id
  *   order) for several. Up to MAX_WRITES writes run at once.
- * - After a write commits, one drain job per bid partition touched is enqueued.
+ * - After a write commits, the drain of each bid partition touched is woken
+ *   (a job is added unless one is pending, see Producer.wakeDrain).
  */
 import type { IntakeItem } from '../../../db/operations/auctions.js';
 import { recordBids, recordBidsMany } from '../../../db/operations/auctions.js';
@@ -108,7 +109,7 @@ export class BidIntake {
   }
 
   /**
-   * One drain job per partition touched. The bids are already durable: if Redis
+   * One wake-up per partition touched. The bids are already durable: if Redis
    * refuses, the worker's sweeper finds them within seconds, so they still count.
    */
   private async wake(results: Map<string, { ids: Set<string>; upTo: number }>): Promise<void> {
@@ -117,7 +118,7 @@ export class BidIntake {
       if (r.ids.size > 0) jobs.set(bidPartition(auctionId), { auctionId, upTo: r.upTo });
     }
     try {
-      await Promise.all([...jobs.values()].map((data) => this.deps.producer.enqueue('bid.drain', data)));
+      await Promise.all([...jobs.values()].map((data) => this.deps.producer.wakeDrain(data)));
     } catch (err) {
       this.deps.metrics.enqueueFailures.inc({ queue: 'bids' });
       this.deps.logger.warn({ err: (err as Error).message }, 'drain not enqueued; the sweeper will pick the bids up');
