@@ -130,17 +130,6 @@ export interface Verdict {
   seq?: number;
 }
 
-/** Records every verdict in one statement. */
-export async function finishBids(trx: Knex, verdicts: Verdict[]): Promise<void> {
-  if (verdicts.length === 0) return;
-  await trx.raw(
-    `update bids as b set status = v.status, reason = v.reason, seq = v.seq, applied_at = clock_timestamp()
-     from unnest(?::uuid[], ?::text[], ?::text[], ?::bigint[]) as v(id, status, reason, seq)
-     where b.id = v.id and b.status = 'queued'`,
-    bindings(verdicts.map((v) => v.id), verdicts.map((v) => v.status), verdicts.map((v) => v.reason ?? null), verdicts.map((v) => v.seq ?? null)),
-  );
-}
-
 export async function insertEvents(trx: Knex, frames: AuctionFrame[]): Promise<void> {
   if (frames.length === 0) return;
   await trx('auction_events').insert(frames.map((f) => ({ auction_id: f.auctionId, seq: f.seq, type: f.type, payload: JSON.stringify(f) })));
@@ -342,36 +331,6 @@ export async function loadDrainInputs(trx: Knex, ids: string[], limit: number) {
   const bans = new Map<string, Set<string>>();
   for (const b of r.bans) bans.set(b.auctionId, (bans.get(b.auctionId) ?? new Set()).add(b.userId));
   return { proxies, bids, bans, names, total: r.bids.length };
-}
-
-/** Writes several auctions' new state in one statement. */
-export async function saveStates(trx: Knex, states: AuctionState[]): Promise<void> {
-  if (states.length === 0) return;
-  await trx.raw(
-    `update auctions as a set current_price = v.price, leader_id = v.leader, leader_order = v.leader_order, bid_count = v.bid_count,
-            ends_at = to_timestamp(v.ends_ms / 1000.0), seq = v.seq, updated_at = clock_timestamp()
-     from unnest(?::uuid[], ?::bigint[], ?::uuid[], ?::bigint[], ?::int[], ?::bigint[], ?::bigint[])
-          as v(id, price, leader, leader_order, bid_count, ends_ms, seq)
-     where a.id = v.id`,
-    bindings(
-      states.map((s) => s.id),
-      states.map((s) => s.currentPrice),
-      states.map((s) => s.leaderId),
-      states.map((s) => s.leaderOrder),
-      states.map((s) => s.bidCount),
-      states.map((s) => s.endsAt),
-      states.map((s) => s.seq),
-    ),
-  );
-}
-
-/** Upserts changed proxies of several auctions in one statement. */
-export async function saveProxyChanges(trx: Knex, changes: { auctionId: string; proxy: Proxy }[]): Promise<void> {
-  if (changes.length === 0) return;
-  await trx('autobids')
-    .insert(changes.map(({ auctionId, proxy: p }) => ({ auction_id: auctionId, user_id: p.userId, max_amount: p.maxAmount, placed_order: p.placedOrder, exhausted: p.exhausted })))
-    .onConflict(['auction_id', 'user_id'])
-    .merge(['max_amount', 'placed_order', 'exhausted', 'updated_at']);
 }
 
 /** The proxies in `after` that differ from `before`. */

@@ -16,16 +16,13 @@ import {
   changedProxies,
   createWinnerOrder,
   dbNow,
-  finishBids,
   insertEvents,
   insertUserEvents,
   loadDrainInputs,
   lockAuction,
   lockAuctions,
   lockReceipts,
-  saveProxyChanges,
   saveState,
-  saveStates,
   toState,
   writeRound,
   type Verdict,
@@ -92,18 +89,16 @@ async function applyLocked(trx: Knex.Transaction, rows: AuctionRow[]) {
   return { outbox, verdicts, receivedAt, states, touched, proxyChanges, accepted, more: inputs.total === BATCH };
 }
 
-async function writeApplied(trx: Knex.Transaction, a: Awaited<ReturnType<typeof applyLocked>>) {
-  await finishBids(trx, a.verdicts);
-  await saveProxyChanges(trx, a.proxyChanges);
-  await insertEvents(trx, a.outbox.frames);
-  await saveStates(trx, a.touched);
+/** Writes a round's verdicts, proxies, events and states (and `userEvents`); returns the private events' ids. */
+function writeApplied(trx: Knex.Transaction, a: Awaited<ReturnType<typeof applyLocked>>, userEvents: Outbox['user']) {
+  return writeRound(trx, { verdicts: a.verdicts, proxies: a.proxyChanges, frames: a.outbox.frames, states: a.touched, userEvents });
 }
 
 /** Applies the queued bids of several auctions in one transaction. */
 export async function applyQueuedMany(trx: Knex.Transaction, ids: string[]): Promise<DrainResult> {
   const rows = await lockAuctions(trx, ids);
   const a = await applyLocked(trx, rows);
-  const userEventIds = await writeRound(trx, { verdicts: a.verdicts, proxies: a.proxyChanges, frames: a.outbox.frames, states: a.touched, userEvents: a.outbox.user });
+  const userEventIds = await writeApplied(trx, a, a.outbox.user);
   return { applied: a.verdicts.length, verdicts: a.verdicts, receivedAt: a.receivedAt, accepted: a.accepted, outbox: a.outbox, userEventIds, more: a.more, states: a.states };
 }
 
@@ -113,7 +108,7 @@ export async function applyQueuedMany(trx: Knex.Transaction, ids: string[]): Pro
  */
 export async function applyQueued(trx: Knex.Transaction, row: AuctionRow, close: boolean): Promise<DrainResult & { ended: boolean; state: AuctionState }> {
   const a = await applyLocked(trx, [row]);
-  await writeApplied(trx, a);
+  await writeApplied(trx, a, []);
   let state = a.states.get(row.id)!;
   let ended = false;
   if (close && !a.more) {
