@@ -139,11 +139,16 @@ export function verifyAccessToken(keys: KeySet, config: Config, token: string): 
  * working within `ttlMs`. Tokens that fail are never remembered (each costs a
  * full check), and at most `max` are kept (the oldest go first).
  */
-export function tokenVerifier(keys: KeySet, config: Config, opts: { max?: number; ttlMs?: number } = {}): (token: string) => AccessClaims | null {
+export function tokenVerifier(
+  keys: KeySet,
+  config: Config,
+  opts: { max?: number; ttlMs?: number } = {},
+): { verify: (token: string) => AccessClaims | null; remembered: (token: string) => boolean } {
   const max = opts.max ?? 10_000;
   const ttlMs = opts.ttlMs ?? 60_000;
   const memo = new Map<string, { claims: AccessClaims; until: number }>();
-  return (token) => {
+  const remembered = (token: string) => (memo.get(token)?.until ?? 0) > Date.now();
+  const verify = (token: string) => {
     const now = Date.now();
     const hit = memo.get(token);
     if (hit) {
@@ -154,7 +159,8 @@ export function tokenVerifier(keys: KeySet, config: Config, opts: { max?: number
     const claims = claimsFromPayload(payload);
     if (!claims || typeof payload?.exp !== 'number') return claims;
     if (memo.size >= max) memo.delete(memo.keys().next().value!);
-    memo.set(token, { claims, until: Math.min(payload.exp * 1000, now + ttlMs) });
+    memo.set(token, { claims: Object.freeze(claims), until: Math.min(payload.exp * 1000, now + ttlMs) });
     return claims;
   };
+  return { verify, remembered };
 }

@@ -57,7 +57,13 @@ export class Producer {
   async wakeDrain(data: JobPayloads['bid.drain']): Promise<boolean> {
     const flag = `${queuePrefix(this.redisPrefix, bidQueueFor(data.auctionId))}:wake`;
     if ((await this.connection.set(flag, '1', 'PX', WAKE_TTL_MS, 'NX')) !== 'OK') return false;
-    await this.enqueue('bid.drain', data);
+    try {
+      await this.enqueue('bid.drain', data);
+    } catch (err) {
+      // No job behind the flag: take it down so the next wake-up adds one.
+      await this.connection.del(flag).catch(() => undefined);
+      throw err;
+    }
     return true;
   }
 

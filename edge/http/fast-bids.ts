@@ -41,7 +41,7 @@ import { bidBodies, idParams } from './routes/auctions.js';
 import { bidService, parseIdempotencyKey } from './services/bids.js';
 
 const PATH = /^\/api\/v1\/auctions\/([0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})\/(bid|autobid)$/;
-const JSON_TYPE = /^application\/json\s*(;\s*charset\s*=\s*"?utf-8"?\s*)?$/i;
+const JSON_TYPE = /^application\/json[ \t]*(;[ \t]*charset[ \t]*=[ \t]*"?utf-8"?[ \t]*)?$/i;
 const MAX_BODY = 4096;
 const UNIT: Record<string, number> = { b: 1, kb: 1024, mb: 1024 * 1024 };
 const BEARER = /^Bearer [A-Za-z0-9_\-.]+$/i;
@@ -108,7 +108,7 @@ export function createBidFastPath(deps: EdgeDeps, app: Express, limitRedis: Redi
   const helmet = securityHeaders(config);
   const cors = corsPolicy(config);
   const limits = limitCounter({ ...deps, redis: limitRedis });
-  const verifyToken = tokenVerifier(deps.keys, config);
+  const tokens = tokenVerifier(deps.keys, config);
   const bids = bidService(deps);
   const production = config.env === 'production';
   // Bodies over BODY_LIMIT go to Express, which answers 413.
@@ -119,9 +119,11 @@ export function createBidFastPath(deps: EdgeDeps, app: Express, limitRedis: Redi
 
   async function serve(req: IncomingMessage & { ip?: string; secure?: boolean }, res: ServerResponse, auctionId: string, kind: Kind, start: bigint) {
     const reqId = assignRequestId(req, res);
+    // As Express labels it: 'unmatched' until the request would reach the route.
+    let route = 'unmatched';
     res.once('finish', () => {
       const status = res.statusCode;
-      const labels = { method: 'POST', route: `/api/v1/auctions/:id/${kind}`, status: String(status) };
+      const labels = { method: 'POST', route, status: String(status) };
       const seconds = Number(process.hrtime.bigint() - start) / 1e9;
       metrics.requests.inc(labels);
       metrics.duration.observe(labels, seconds);
@@ -134,8 +136,8 @@ export function createBidFastPath(deps: EdgeDeps, app: Express, limitRedis: Redi
       await runMiddleware(helmet, req, res);
       await runMiddleware(cors, req, res);
 
-      // Everything a limit check needs first, then one round trip for both limits;
-      // the verdicts are then taken in the Express chain's order.
+      // What the limit checks need first; the verdicts are then taken in the
+      // Express chain's order.
       let raw: Buffer;
       try {
         raw = await readBody(req);
@@ -149,22 +151,32 @@ export function createBidFastPath(deps: EdgeDeps, app: Express, limitRedis: Redi
       } catch (err) {
         bodyError = err;
       }
+      const ipCheck: LimitCheck = { name: 'ip', key: `ip:${ipKeyGenerator(req.ip ?? '')}`, limit: config.rateLimits.generalPerMinute };
       const header = req.headers.authorization;
+      const token = header && BEARER.test(header) ? header.slice(7) : null;
+      // A token not seen before costs a signature check: then the IP limit is
+      // counted first, on its own, as in the Express chain, so that a client over
+      // its limit cannot make the edge verify signatures. Otherwise (the usual
+      // case) both limits are counted in one round trip.
+      let ip: LimitResult | undefined;
+      if (token !== null && !tokens.remembered(token)) [ip] = await limits([ipCheck]);
       let user: AccessClaims | null = null;
       let authError: AppError | null = null;
-      if (header !== undefined) {
-        if (!BEARER.test(header)) authError = unauthorized('malformed Authorization header');
-        else if (!(user = verifyToken(header.slice(7)))) authError = unauthorized('invalid or expired access token');
+      if (header) {
+        if (token === null) authError = unauthorized('malformed Authorization header');
+        else if (!ip?.limited && !(user = tokens.verify(token))) authError = unauthorized('invalid or expired access token');
       }
-      const checks: LimitCheck[] = [{ name: 'ip', key: `ip:${ipKeyGenerator(req.ip ?? '')}`, limit: config.rateLimits.generalPerMinute }];
-      const countBid = user !== null && bodyError === undefined;
-      if (countBid) checks.push({ name: 'bids', key: `u:${user!.id}`, limit: config.rateLimits.bidsPerMinute });
-      const [ip, bid] = (await limits(checks)) as [LimitResult, LimitResult | undefined];
+      const checks: LimitCheck[] = ip ? [] : [ipCheck];
+      if (user && bodyError === undefined) checks.push({ name: 'bids', key: `u:${user.id}`, limit: config.rateLimits.bidsPerMinute });
+      const results = checks.length ? await limits(checks) : [];
+      ip ??= results.shift()!;
+      const bid = results[0];
 
       setHeaders(res, ip.headers);
       if (ip.limited) throw limited('ip', ip);
       if (bodyError !== undefined) throw bodyError;
       if (authError) throw authError;
+      route = `/api/v1/auctions/:id/${kind}`;
       if (!user) throw unauthorized();
       if (bid) {
         setHeaders(res, bid.headers);

@@ -59,6 +59,9 @@ export async function startEdge(config: Config, logger: Logger): Promise<Running
   const app = createApp(deps);
   const limitRedis = createRedis(config, 'command', { connectionName: 'blytz-limits', enableAutoPipelining: true });
   limitRedis.on('error', (err) => logger.warn({ err: err.message }, 'redis (limits) connection error'));
+  // Connected before the edge listens: with no offline queue, checks sent while it
+  // connects would fail open (let every bid through unlimited).
+  await waitForRedis(limitRedis, 10_000);
   const fastBids = createBidFastPath(deps, app, limitRedis);
   // Responses still to be written; during shutdown they tell keep-alive clients
   // that the connection ends with them, so the server can finish closing.

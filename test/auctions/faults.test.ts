@@ -134,6 +134,10 @@ test.serial('events committed but never published (the process died in between) 
   }, 15_000, 'backlog published');
   t.deepEqual(entries.map(([id]) => id), ['1-0', '2-0']);
   t.is(JSON.parse(entries[1]![1][1]!).type, 'bid.placed');
-  const published = await sys.db('auctions').where({ id: a.id }).first();
+  // The stream first, then the mark in Postgres: wait for the mark too.
+  const published = await waitFor(async () => {
+    const row = await sys.db('auctions').where({ id: a.id }).first();
+    return Number(row.published_seq) === 2 ? row : undefined;
+  }, 15_000, 'published_seq marked');
   t.is(Number(published.published_seq), 2);
 });

@@ -16,7 +16,7 @@ type Way = 'fast' | 'express';
 interface Answer {
   status: number;
   headers: Headers;
-  body: { error?: { code: string; details?: { path: string }[] }; bidId?: string; autobidId?: string; status?: string };
+  body: { error?: { code: string; message: string; details?: { path: string }[] }; bidId?: string; autobidId?: string; status?: string };
 }
 
 async function send(sys: System, way: Way, path: string, body: string, headers: Record<string, string>): Promise<Answer> {
@@ -66,6 +66,7 @@ const CASES: Case[] = [
   { name: 'a valid auto-bid', path: (id) => `/api/v1/auctions/${id}/autobid`, body: '{"maxAmount":9000}', headers: auth, status: 202 },
   { name: 'an upper-case auction id', path: (id) => bidPath(id.toUpperCase()), body: '{"amount":1600}', headers: auth, status: 202 },
   { name: 'no token', path: bidPath, body: '{"amount":1500}', status: 401, code: 'unauthorized' },
+  { name: 'an empty Authorization header', path: bidPath, body: '{"amount":1500}', headers: () => ({ authorization: '' }), status: 401, code: 'unauthorized' },
   { name: 'a malformed Authorization header', path: bidPath, body: '{"amount":1500}', headers: () => ({ authorization: 'Token abc' }), status: 401, code: 'unauthorized' },
   { name: 'a forged token', path: bidPath, body: '{"amount":1500}', headers: () => ({ authorization: 'Bearer a.b.c' }), status: 401, code: 'unauthorized' },
   { name: 'invalid JSON', path: bidPath, body: '{"amount":', headers: auth, status: 400, code: 'validation_failed' },
@@ -97,6 +98,7 @@ for (const c of CASES) {
     t.is(express.status, c.status);
     t.is(fast.body.error?.code, c.code);
     t.is(express.body.error?.code, c.code);
+    t.is(fast.body.error?.message, express.body.error?.message);
     t.deepEqual(fast.body.error?.details?.map((d) => d.path), express.body.error?.details?.map((d) => d.path));
     t.deepEqual(Object.keys(fast.body).sort(), Object.keys(express.body).sort());
     t.deepEqual(headerNames(fast.headers), headerNames(express.headers), 'the same headers');

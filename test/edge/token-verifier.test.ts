@@ -10,7 +10,7 @@ const claims = { id: randomUUID(), role: 'buyer' as const, name: 'Ann', sid: ran
 
 test('a remembered token is trusted only until its own exp', async (t) => {
   const keys = loadKeys(config);
-  const verify = tokenVerifier(keys, config);
+  const { verify } = tokenVerifier(keys, config);
   const token = jwt.sign({ role: 'buyer', name: 'Ann', sid: claims.sid }, keys.privateKey!, {
     algorithm: 'RS256',
     keyid: keys.kid,
@@ -27,9 +27,11 @@ test('a remembered token is trusted only until its own exp', async (t) => {
 
 test('a remembered token is checked again after ttlMs (a withdrawn key stops working)', async (t) => {
   const keys = loadKeys(config);
-  const verify = tokenVerifier(keys, config, { ttlMs: 50 });
+  const { verify, remembered } = tokenVerifier(keys, config, { ttlMs: 50 });
   const token = signAccessToken(keys, config, claims);
+  t.false(remembered(token));
   t.deepEqual(verify(token), claims);
+  t.true(remembered(token));
   keys.publicKeys.delete(keys.kid);
   t.deepEqual(verify(token), claims, 'still within ttlMs');
   await new Promise((r) => setTimeout(r, 60));
@@ -38,7 +40,7 @@ test('a remembered token is checked again after ttlMs (a withdrawn key stops wor
 
 test('bad tokens are never remembered, and the memo keeps the newest max tokens', (t) => {
   const keys = loadKeys(config);
-  const verify = tokenVerifier(keys, config, { max: 2 });
+  const { verify } = tokenVerifier(keys, config, { max: 2 });
   const good = signAccessToken(keys, config, claims);
   const tampered = good.slice(0, -4) + (good.endsWith('AAAA') ? 'BBBB' : 'AAAA');
   t.is(verify(tampered), null);

@@ -121,7 +121,7 @@ export function spawnNode(entry: string, env: Record<string, string>, args: stri
 }
 
 /** Polls `url` until it answers `status` (200 by default); throws after `ms`. */
-export async function waitForStatus(url: string, ms = 15_000, status = 200): Promise<void> {
+export async function waitForStatus(url: string, ms = 40_000, status = 200): Promise<void> {
   const deadline = Date.now() + ms;
   let last = 'no answer';
   while (Date.now() < deadline) {

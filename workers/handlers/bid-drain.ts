@@ -38,6 +38,8 @@ import type { WorkerContext } from '../context.js';
 const BATCH = 2_000;
 /** Auctions locked per transaction at most. */
 const AUCTIONS_PER_ROUND = 200;
+/** Rounds per drain job at most. */
+const MAX_ROUNDS = 100;
 
 export interface Outbox {
   frames: AuctionFrame[];
@@ -160,14 +162,14 @@ export async function publishOutbox(ctx: WorkerContext, outbox: Outbox, userEven
 export async function bidDrain(ctx: WorkerContext, data: JobPayloads['bid.drain']): Promise<{ applied: number }> {
   const partition = bidPartition(data.auctionId);
   // Before the first look: a bid committed after this point wakes a new drain.
-  await ctx.producer.clearWake(bidQueueFor(data.auctionId)).catch((err: unknown) => {
-    ctx.logger.warn({ err: (err as Error).message }, 'wake-up flag not cleared; it expires by itself');
-  });
+  // If Redis refuses, the job fails and is retried (a drain that went on with
+  // the flag up could leave bids committed after its last look without a job).
+  await ctx.producer.clearWake(bidQueueFor(data.auctionId));
   let total = 0;
   // Each round's events are published while the next round runs; rounds publish in
   // order (one chain, one Redis connection), so every auction's stream stays in seq order.
   let published: Promise<void> = Promise.resolve();
-  for (let round = 0; round < 100; round++) {
+  for (let round = 0; round < MAX_ROUNDS; round++) {
     // An unlocked look first: most jobs of a busy partition find their bids already applied.
     const ids = await auctionsWithQueuedBids(ctx.db, partition, AUCTIONS_PER_ROUND);
     if (ids.length === 0) break;
@@ -175,6 +177,10 @@ export async function bidDrain(ctx: WorkerContext, data: JobPayloads['bid.drain'
     total += result.applied;
     ctx.metrics?.observeDrain(result.verdicts, result.receivedAt);
     published = published.then(() => publishOutbox(ctx, result.outbox, result.userEventIds));
+    if (round === MAX_ROUNDS - 1) {
+      // Still busy after the last round: hand over to a fresh job (other partitions get a turn).
+      await ctx.producer.enqueue('bid.drain', { ...data, retry: Date.now() });
+    }
   }
   await published;
   return { applied: total };
