@@ -111,14 +111,19 @@ export async function publishEvents(
       lasts.set(auctionId, last);
     }),
   );
-  const ids = [...lasts.keys()];
+  const ids = [...lasts.keys()].sort();
+  // The marks' row locks are taken in id order (the CTE's sorted output, locked
+  // as it is produced), as drains take theirs: in any other order, marking many
+  // auctions while a drain locks many deadlocks (seen under the bids benchmark).
   await db.raw(
-    `with a as (
+    `with l as materialized (
+       select id from auctions where id = any(?::uuid[]) order by id for no key update
+     ), a as (
        update auctions as x set published_seq = least(x.seq, greatest(x.published_seq, v.seq))
-       from unnest(?::uuid[], ?::bigint[]) as v(id, seq) where x.id = v.id
+       from l join unnest(?::uuid[], ?::bigint[]) as v(id, seq) on v.id = l.id where x.id = l.id
      )
      update user_events set published_at = clock_timestamp() where id = any(?::bigint[]) and published_at is null`,
-    [ids, ids.map((id) => lasts.get(id)!), userFrames.map((e) => e.id)] as unknown as Knex.RawBinding[],
+    [ids, ids, ids.map((id) => lasts.get(id)!), userFrames.map((e) => e.id)] as unknown as Knex.RawBinding[],
   );
   return { auctionEvents: appended, userEvents: userFrames.length };
 }
