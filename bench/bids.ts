@@ -18,7 +18,7 @@ import { Redis } from 'ioredis';
 import { loadConfig } from '../lib/env.js';
 import { createDb, type Knex } from '../db/client.js';
 import { loadKeys, signAccessToken } from '../lib/jwt.js';
-import { ROOT, benchEnv, fmt, freePort, freshDatabase, run, seedLiveAuctions, stop, waitReady } from './common.js';
+import { ROOT, benchEnv, dropRedisPrefix, fmt, freePort, freshDatabase, run, seedLiveAuctions, stop, waitReady } from './common.js';
 
 const DB = 'blytz_bench_bids';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -93,7 +93,8 @@ async function calibrate(db: Knex, redis: Redis) {
 export async function benchBids(): Promise<void> {
   console.log(`bids benchmark: ${SECONDS} s per run; hot auction at ${HOT_RATE}/s, 1,000 auctions at ${MANY_RATE}/s; 1 edge + ${process.env.BENCH_WORKERS ?? 1} worker process(es)`);
   await freshDatabase(DB);
-  const env = benchEnv({ DB_NAME: DB, REDIS_PREFIX: `bench${Date.now()}`, RATE_LIMIT_BIDS_PER_MIN: '100000000' });
+  const prefix = `bench${Date.now()}`;
+  const env = benchEnv({ DB_NAME: DB, REDIS_PREFIX: prefix, RATE_LIMIT_BIDS_PER_MIN: '100000000' });
   const config = loadConfig(env);
   const db = createDb(config, { poolMax: 4 });
   const redis = new Redis({ host: config.redis.host, port: config.redis.port });
@@ -162,4 +163,5 @@ export async function benchBids(): Promise<void> {
   console.log(`calibration (same run): Postgres single-row commits ${fmt(cal.pgCommits)}/s from one connection; Redis round trips ${fmt(cal.redisOps)}/s from one connection`);
   redis.disconnect();
   await db.destroy();
+  await dropRedisPrefix(prefix);
 }

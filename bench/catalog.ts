@@ -7,7 +7,7 @@
 import autocannon from 'autocannon';
 import { loadConfig } from '../lib/env.js';
 import { createDb } from '../db/client.js';
-import { benchEnv, fmt, freePort, freshDatabase, run, runToEnd, stop, waitReady } from './common.js';
+import { benchEnv, dropRedisPrefix, fmt, freePort, freshDatabase, run, runToEnd, stop, waitReady } from './common.js';
 
 const DB = 'blytz_bench_catalog';
 const DURATION = Number(process.env.BENCH_SECONDS ?? 10);
@@ -60,5 +60,6 @@ export async function benchCatalog(): Promise<void> {
     for (const r of rows) console.log(r);
   } finally {
     await Promise.all([stop(on), stop(off)]);
+    await dropRedisPrefix(prefix);
   }
 }

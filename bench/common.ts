@@ -1,6 +1,7 @@
 /** Shared pieces of the benchmarks: a fresh database, spawned roles, waiting. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
+import { Redis } from 'ioredis';
 import { loadConfig } from '../lib/env.js';
 import { createDb, type Knex } from '../db/client.js';
 
@@ -110,3 +111,19 @@ export async function seedLiveAuctions(db: Knex, auctions: number, bidders: numb
   return { bidders: users as { id: string; name: string; role: 'buyer' }[], auctions: ids };
 }
 
+
+/** Deletes every Redis key of a benchmark's prefix (queues, streams, limits), so runs leave nothing behind. */
+export async function dropRedisPrefix(prefix: string): Promise<void> {
+  const config = loadConfig(benchEnv({}));
+  const redis = new Redis({ host: config.redis.host, port: config.redis.port });
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length) await redis.unlink(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}

@@ -38,7 +38,7 @@ import { loadKeys, signAccessToken } from '../lib/jwt.js';
 import { auctionStream } from '../queues/streams.js';
 // As the publisher trims by default (AUCTION_STREAM_MAXLEN).
 const AUCTION_STREAM_MAXLEN = 2_000;
-import { ROOT, benchEnv, fmt, freePort, freshDatabase, run, seedLiveAuctions, stop, waitReady } from './common.js';
+import { ROOT, benchEnv, dropRedisPrefix, fmt, freePort, freshDatabase, run, seedLiveAuctions, stop, waitReady } from './common.js';
 
 const DB = 'blytz_bench_fanout';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
@@ -667,6 +667,7 @@ export async function benchFanout(): Promise<void> {
     killAll();
     redis.disconnect();
     await db.destroy();
+    await dropRedisPrefix(prefix);
   }
 
   if (rows.length) printThroughput(rows, big);
