@@ -76,10 +76,19 @@ export async function startEdge(config: Config, logger: Logger): Promise<Running
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
   server.requestTimeout = 30_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => resolve());
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.host, () => resolve());
+    });
+  } catch (err) {
+    // Port taken, say: release what was opened so the caller can report and exit.
+    await deps.producer.close().catch(() => undefined);
+    redis.disconnect();
+    limitRedis.disconnect();
+    await db.destroy().catch(() => undefined);
+    throw err;
+  }
   const { port } = server.address() as AddressInfo;
   const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
   let closing: Promise<void> | undefined;

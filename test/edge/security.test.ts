@@ -141,6 +141,21 @@ test('production: plain HTTP is redirected to https with 308, method and query k
   t.is(other.status, 308);
 });
 
+test('production: the bid fast path redirects plain HTTP and serves HTTPS (via the proxy) with HSTS', async (t) => {
+  const { api, edge } = prod!;
+  const auctionId = randomUUID();
+  const path = `/api/v1/auctions/${auctionId}/bid`;
+  const plain = await api.post(path, { amount: 1000 });
+  t.is(plain.status, 308, 'a bid over plain HTTP is redirected, not taken');
+  t.is(plain.headers.get('location'), `https://127.0.0.1:${edge.port}${path}`);
+  const secure = await api.post(path, { amount: 1000 }, { headers: HTTPS });
+  t.is(secure.status, 401, 'served: no token');
+  t.is(secure.headers.get('etag'), null, 'by the fast path');
+  t.truthy(secure.headers.get('strict-transport-security'));
+  assertSecurityHeaders(t, secure, 'fast path 401');
+  assertCleanError(t, secure, 'fast path 401');
+});
+
 test('production: /healthz and /readyz are never redirected', async (t) => {
   for (const path of ['/healthz', '/readyz']) {
     const res = await prod!.api.get(path);
