@@ -269,12 +269,13 @@ export async function bidHistory(db: Knex, auctionId: string, limit: number, bef
 }
 
 /**
- * Auctions of a bid partition that have queued bids, those waiting longest first
- * (so a busy few cannot starve the rest): a cheap, unlocked look.
+ * Auctions of some bid partitions that have queued bids, those waiting longest
+ * first (so a busy few cannot starve the rest): a cheap, unlocked look.
  */
-export async function auctionsWithQueuedBids(db: Knex, partition: number, limit: number): Promise<string[]> {
+export async function auctionsWithQueuedBids(db: Knex, partitions: number[], limit: number): Promise<string[]> {
   const rows = await db('bids')
-    .where({ partition, status: 'queued' })
+    .whereIn('partition', partitions)
+    .where({ status: 'queued' })
     .groupBy('auction_id')
     .orderByRaw('min(received_at)')
     .limit(limit)

@@ -56,6 +56,8 @@ export interface DrainResult {
   /** The batch was full: there may be more queued. */
   more: boolean;
   states: Map<string, AuctionState>;
+  /** Bids applied per auction. */
+  appliedBy: Map<string, number>;
 }
 
 /** Runs the queued bids of the locked `rows` through the engine; writes nothing. */
@@ -88,7 +90,8 @@ async function applyLocked(trx: Knex.Transaction, rows: AuctionRow[]) {
       for (const proxy of changedProxies(before, state.proxies)) proxyChanges.push({ auctionId: row.id, proxy });
     }
   }
-  return { outbox, verdicts, receivedAt, states, touched, proxyChanges, accepted, more: inputs.total === BATCH };
+  const appliedBy = new Map([...inputs.bids].map(([id, list]) => [id, list.length]));
+  return { outbox, verdicts, receivedAt, states, touched, proxyChanges, accepted, appliedBy, more: inputs.total === BATCH };
 }
 
 /** Writes a round's verdicts, proxies, events and states (and `userEvents`); returns the private events' ids. */
@@ -101,7 +104,7 @@ export async function applyQueuedMany(trx: Knex.Transaction, ids: string[]): Pro
   const rows = await lockAuctions(trx, ids);
   const a = await applyLocked(trx, rows);
   const userEventIds = await writeApplied(trx, a, a.outbox.user);
-  return { applied: a.verdicts.length, verdicts: a.verdicts, receivedAt: a.receivedAt, accepted: a.accepted, outbox: a.outbox, userEventIds, more: a.more, states: a.states };
+  return { applied: a.verdicts.length, verdicts: a.verdicts, receivedAt: a.receivedAt, accepted: a.accepted, outbox: a.outbox, userEventIds, more: a.more, states: a.states, appliedBy: a.appliedBy };
 }
 
 /**
@@ -138,6 +141,7 @@ export async function applyQueued(trx: Knex.Transaction, row: AuctionRow, close:
     userEventIds,
     more: a.more,
     states: a.states,
+    appliedBy: a.appliedBy,
     ended,
     state,
   };
@@ -158,6 +162,86 @@ export async function publishOutbox(ctx: WorkerContext, outbox: Outbox, userEven
   }
 }
 
+/** What a drain learns from one round. */
+interface RoundShare {
+  /** Bids of this partition applied in the round; null when it had none queued. */
+  applied: number | null;
+  /** Settles when the round's events are published (never rejects). */
+  published: Promise<void>;
+}
+
+/**
+ * Rounds of the drains in one worker process, merged. A drain asks for a round
+ * for its partition; the drains that ask while a round runs share the next one:
+ * one look and one transaction for all their partitions, and one publish. With
+ * one partition busy nothing changes; with many, rounds carry more bids each and
+ * there are fewer of them (a round costs about six round trips, whatever its
+ * size). A partition is drained by one job at a time (global concurrency 1), so
+ * it is in at most one round at a time, and its auctions' order is kept. Rounds
+ * publish in order through one chain, so every auction's stream stays in seq order.
+ */
+class RoundMerger {
+  private waiting = new Map<number, Waiter[]>();
+  private running = false;
+  private published: Promise<void> = Promise.resolve();
+
+  constructor(private readonly ctx: WorkerContext) {}
+
+  round(partition: number): Promise<RoundShare> {
+    return new Promise((resolve, reject) => {
+      // Two drains of one partition in one process (a lock that lapsed) share a round.
+      const list = this.waiting.get(partition) ?? [];
+      list.push({ resolve, reject });
+      this.waiting.set(partition, list);
+      if (!this.running) void this.run();
+    });
+  }
+
+  private async run(): Promise<void> {
+    this.running = true;
+    while (this.waiting.size > 0) {
+      const batch = this.waiting;
+      this.waiting = new Map();
+      try {
+        await this.runRound(batch);
+      } catch (err) {
+        // The round's transaction failed: its drains fail (and retry as jobs).
+        for (const list of batch.values()) for (const w of list) w.reject(err);
+      }
+    }
+    this.running = false;
+  }
+
+  private async runRound(batch: Map<number, Waiter[]>): Promise<void> {
+    const { ctx } = this;
+    const ids = await auctionsWithQueuedBids(ctx.db, [...batch.keys()], AUCTIONS_PER_ROUND);
+    // A look cut at its limit may have left out partitions that have bids queued:
+    // they are told to come again (0), not that they are done (null).
+    const absent = ids.length === AUCTIONS_PER_ROUND ? 0 : null;
+    const applied = new Map<number, number>();
+    let published = Promise.resolve();
+    if (ids.length > 0) {
+      const result = await ctx.db.transaction((trx) => applyQueuedMany(trx, ids));
+      ctx.metrics?.observeDrain(result.verdicts, result.receivedAt);
+      for (const id of ids) {
+        const p = bidPartition(id);
+        applied.set(p, (applied.get(p) ?? 0) + (result.appliedBy.get(id) ?? 0));
+      }
+      published = this.published = this.published.then(() => publishOutbox(ctx, result.outbox, result.userEventIds));
+    }
+    for (const [partition, list] of batch) {
+      for (const w of list) w.resolve({ applied: applied.get(partition) ?? absent, published });
+    }
+  }
+}
+
+interface Waiter {
+  resolve: (share: RoundShare) => void;
+  reject: (err: unknown) => void;
+}
+
+const mergers = new WeakMap<WorkerContext, RoundMerger>();
+
 /** Drains the partition of `data.auctionId`: every auction there with queued bids. */
 export async function bidDrain(ctx: WorkerContext, data: JobPayloads['bid.drain']): Promise<{ applied: number }> {
   const partition = bidPartition(data.auctionId);
@@ -165,18 +249,15 @@ export async function bidDrain(ctx: WorkerContext, data: JobPayloads['bid.drain'
   // If Redis refuses, the job fails and is retried (a drain that went on with
   // the flag up could leave bids committed after its last look without a job).
   await ctx.producer.clearWake(bidQueueFor(data.auctionId));
+  let merger = mergers.get(ctx);
+  if (!merger) mergers.set(ctx, (merger = new RoundMerger(ctx)));
   let total = 0;
-  // Each round's events are published while the next round runs; rounds publish in
-  // order (one chain, one Redis connection), so every auction's stream stays in seq order.
   let published: Promise<void> = Promise.resolve();
   for (let round = 0; round < MAX_ROUNDS; round++) {
-    // An unlocked look first: most jobs of a busy partition find their bids already applied.
-    const ids = await auctionsWithQueuedBids(ctx.db, partition, AUCTIONS_PER_ROUND);
-    if (ids.length === 0) break;
-    const result = await ctx.db.transaction((trx) => applyQueuedMany(trx, ids));
-    total += result.applied;
-    ctx.metrics?.observeDrain(result.verdicts, result.receivedAt);
-    published = published.then(() => publishOutbox(ctx, result.outbox, result.userEventIds));
+    const share = await merger.round(partition);
+    published = share.published;
+    if (share.applied === null) break;
+    total += share.applied;
     if (round === MAX_ROUNDS - 1) {
       // Still busy after the last round: hand over to a fresh job (other partitions get a turn).
       await ctx.producer.enqueue('bid.drain', { ...data, retry: Date.now() });
