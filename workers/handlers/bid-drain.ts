@@ -1,12 +1,13 @@
 /**
  * Applying bids. A drain job wakes its partition: the handler finds every
  * auction of the partition with queued bids and applies them in one transaction
- * per round: lock those auctions (in id order, one statement), read their queued
- * bids in receipt order (committed bids are a gap-free prefix, see recordBids),
- * run each auction's bids through the pure engine, and write verdicts, states,
- * proxies and the outbox (public events with their seq, private events) in a
- * handful of statements. A drain that runs twice, or two at once, change nothing
- * the second time: the row locks serialize them and a bid leaves `queued` once.
+ * per round (shared with the other partitions draining in this process, see
+ * RoundMerger): lock those auctions (in id order, one statement), read their
+ * queued bids in receipt order (committed bids are a gap-free prefix, see
+ * recordBids), run each auction's bids through the pure engine, and write
+ * verdicts, states, proxies and the outbox (public events with their seq, private
+ * events) in one statement. A drain that runs twice, or two at once, change
+ * nothing the second time: the row locks serialize them and a bid leaves `queued` once.
  */
 import type { Knex } from 'knex';
 import { applyBid, closeAuction, type AuctionState } from '../../auction/engine.js';
