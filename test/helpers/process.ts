@@ -58,7 +58,7 @@ export function spawnNode(entry: string, env: Record<string, string>, args: stri
   let done = false;
   void exited.then(() => (done = true));
   const lines = () => out.split('\n').filter(Boolean);
-  const waitForLine = (test: RegExp | ((line: string) => boolean), ms = 15_000) =>
+  const waitForLine = (test: RegExp | ((line: string) => boolean), ms = 40_000) =>
     new Promise<string>((resolve, reject) => {
       const match = typeof test === 'function' ? test : (l: string) => test.test(l);
       const check = () => {

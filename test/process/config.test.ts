@@ -127,10 +127,10 @@ const ROLES = [
 ] as const;
 
 for (const [role, entry] of ROLES) {
-  test(`${role}: production without secrets exits 1 with one line naming them`, async (t) => {
+  test.serial(`${role}: production without secrets exits 1 with one line naming them`, async (t) => {
     const p = spawnNode(entry, testEnv({ ENV: 'production' }));
     t.teardown(() => p.kill());
-    const { code } = await p.waitForExit(15_000);
+    const { code } = await p.waitForExit(45_000);
     t.is(code, 1);
     const lines = p.stderr().split('\n').filter(Boolean);
     t.is(lines.length, 1, p.stderr());
@@ -140,10 +140,10 @@ for (const [role, entry] of ROLES) {
     t.is(p.stdout(), '');
   });
 
-  test(`${role}: PORT=abc exits 1 with one clear line`, async (t) => {
+  test.serial(`${role}: PORT=abc exits 1 with one clear line`, async (t) => {
     const p = spawnNode(entry, testEnv({ PORT: 'abc' }));
     t.teardown(() => p.kill());
-    const { code } = await p.waitForExit(15_000);
+    const { code } = await p.waitForExit(45_000);
     t.is(code, 1);
     const lines = p.stderr().split('\n').filter(Boolean);
     t.is(lines.length, 1, p.stderr());

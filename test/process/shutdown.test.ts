@@ -311,9 +311,9 @@ test('start: creates and migrates a new database, runs every role, SIGTERM stops
     for (const pid of childPids(start.pid)) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
     start.kill();
   });
-  await start.whileRunning(waitForStatus(`http://127.0.0.1:${env.PORT}/readyz`, 25_000));
-  await start.whileRunning(waitForStatus(`http://127.0.0.1:${env.WS_PORT}/readyz`, 10_000));
-  await start.waitForLine(/^worker\s*\|.*"msg":"workers started"/, 10_000);
+  await start.whileRunning(waitForStatus(`http://127.0.0.1:${env.PORT}/readyz`, 45_000));
+  await start.whileRunning(waitForStatus(`http://127.0.0.1:${env.WS_PORT}/readyz`, 20_000));
+  await start.waitForLine(/^worker\s*\|.*"msg":"workers started"/, 20_000);
 
   // Migrated: the tables are there.
   const db = createDb(config, { poolMax: 1 });
