@@ -16,7 +16,8 @@
  * kept cheap (a prefix compare on the raw Buffer, no JSON parse) unless latency
  * is asked for, so the client side spends as little CPU per frame as it can.
  * Latency is receive time − the frame's `at`, in whole milliseconds (`at` has
- * millisecond precision), answered as a histogram `[ms, frames][]`.
+ * millisecond precision), answered as a histogram `[ms, frames][]`, and per frame
+ * the latency of the first viewer (of this process) that got it, `[seq, ms][]`.
  */
 import WebSocket from 'ws';
 
@@ -48,6 +49,8 @@ let unexpectedCloses = 0;
 let latency = false;
 /** Latency histogram: whole milliseconds → frames (exact, and cheap to merge across processes). */
 const latencies = new Map<number, number>();
+/** Per frame (seq), the latency of the first of this process's viewers to get it. */
+const firsts = new Map<number, number>();
 let startedAt = 0;
 let cpuAt = process.cpuUsage();
 let closing = false;
@@ -64,6 +67,7 @@ function onMessage(this: Viewer, data: Buffer) {
       const at = Date.parse((JSON.parse(data.toString()) as { at: string }).at);
       const ms = Date.now() - at;
       latencies.set(ms, (latencies.get(ms) ?? 0) + 1);
+      if (!firsts.has(this.seq)) firsts.set(this.seq, ms);
     }
   } else if (!this.subscribed && startsWith(data, SUBSCRIBED)) {
     this.subscribed = true;
@@ -142,6 +146,7 @@ async function handle(m: Command): Promise<Record<string, unknown>> {
       events = 0;
       unexpectedCloses = 0;
       latencies.clear();
+      firsts.clear();
       startedAt = performance.now();
       cpuAt = process.cpuUsage();
       return {};
@@ -160,6 +165,7 @@ async function handle(m: Command): Promise<Record<string, unknown>> {
         // The last seq each open connection has seen.
         seqs: open.map((v) => v.seq),
         latencies: [...latencies],
+        firsts: [...firsts],
       };
     }
     case 'closeAll': {
