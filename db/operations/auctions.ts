@@ -293,7 +293,12 @@ export async function lockAuctions(trx: Knex.Transaction, ids: string[]): Promis
   return rows as AuctionRow[];
 }
 
-/** Proxies, queued bids (receipt order), bans and proxy owners' names of several auctions, in one round trip. */
+/**
+ * Proxies, queued bids (receipt order), bans and proxy owners' names of several
+ * auctions, in one round trip. At most `limit` bids, and each auction's share at
+ * most limit / auctions (a prefix of its queue), so a few deep queues cannot
+ * take every round from the auctions that have waited longest.
+ */
 export async function loadDrainInputs(trx: Knex, ids: string[], limit: number) {
   const { rows } = await trx.raw(
     `select
@@ -303,12 +308,15 @@ export async function loadDrainInputs(trx: Knex, ids: string[], limit: number) {
        (select coalesce(json_agg(q order by q.auction_id, q.receipt_no), '[]') from (
           select b.id, b.auction_id, b.kind, b.bidder_id, u.name, b.amount, b.receipt_no,
                  floor(extract(epoch from b.received_at) * 1000)::bigint as received_ms
-          from bids b join users u on u.id = b.bidder_id
-          where b.auction_id = any(?::uuid[]) and b.status = 'queued'
+          from (
+            select *, row_number() over (partition by auction_id order by receipt_no) as rn
+            from bids where auction_id = any(?::uuid[]) and status = 'queued'
+          ) b join users u on u.id = b.bidder_id
+          where b.rn <= ?
           order by b.auction_id, b.receipt_no limit ?) q) as bids,
        (select coalesce(json_agg(json_build_object('auctionId', auction_id, 'userId', user_id)), '[]')
           from auction_bans where auction_id = any(?::uuid[]) and (expires_at is null or expires_at > clock_timestamp())) as bans`,
-    bindings(ids, ids, limit, ids),
+    bindings(ids, ids, Math.ceil(limit / Math.max(1, ids.length)), limit, ids),
   );
   const r = rows[0] as {
     proxies: { auctionId: string; userId: string; maxAmount: string | number; placedOrder: string | number; exhausted: boolean; name: string }[];

@@ -10,9 +10,10 @@ import { bid } from '../helpers/auctions.js';
 import { bidDrain } from '../../workers/handlers/bid-drain.js';
 import { BID_PARTITIONS, bidPartition } from '../../queues/names.js';
 
+// Serial: both tests drive the one in-process worker context (and so its merged rounds).
 const system = useSystem(test, { workers: false, env: { RATE_LIMIT_BIDS_PER_MIN: '100000', RATE_LIMIT_GENERAL_PER_MIN: '100000' } });
 
-test('concurrent drains of every partition apply every bid once, in receipt order per auction', async (t) => {
+test.serial('concurrent drains of every partition apply every bid once, in receipt order per auction', async (t) => {
   const sys = system();
   const seller = await registerUser(sys, 'seller');
   const bidders = [await registerUser(sys), await registerUser(sys)];
@@ -73,4 +74,46 @@ test('concurrent drains of every partition apply every bid once, in receipt orde
       id,
     );
   }
+});
+
+test.serial('a round that fails for one partition does not stop the others', async (t) => {
+  const sys = system();
+  const seller = await registerUser(sys, 'seller');
+  const u = await registerUser(sys);
+  const [cat] = await sys.db('categories').insert({ name: 'Poison', slug: 'poison' }).returning('id');
+  // Auctions until three partitions have one each.
+  const byPartition = new Map<number, string>();
+  while (byPartition.size < 3) {
+    const [p] = await sys.db('products').insert({ seller_id: seller.id, category_id: cat.id, title: 'Lot', price: 100 }).returning('id');
+    const [a] = await sys.db('auctions')
+      .insert({ seller_id: seller.id, product_id: p.id, title: 'Lot', status: 'live', starting_price: 100, current_price: 100, duration_seconds: 3600, starts_at: sys.db.fn.now(), ends_at: sys.db.raw("now() + interval '1 hour'"), soft_close_seconds: 0 })
+      .returning('id');
+    await sys.db('auction_counters').insert({ auction_id: a.id });
+    if (!byPartition.has(bidPartition(a.id))) byPartition.set(bidPartition(a.id), a.id);
+  }
+  const [bad, good, blocker] = [...byPartition.values()] as [string, string, string];
+  // Applying any bid of `bad` fails (as a constraint or an engine bug would).
+  await sys.db.raw(`create function fail_bad() returns trigger language plpgsql as $$
+    begin if new.auction_id = '${bad}' and new.status <> 'queued' then raise exception 'poisoned'; end if; return new; end $$`);
+  await sys.db.raw('create trigger fail_bad before update on bids for each row execute function fail_bad()');
+  t.teardown(async () => {
+    await sys.db.raw('drop trigger if exists fail_bad on bids');
+    await sys.db.raw('drop function if exists fail_bad()');
+  });
+  for (const id of [bad, good, blocker]) t.is((await bid(sys, u, id, 500)).status, 202);
+  // A first round (the blocker's) waits on a row lock held here, so that the bad and
+  // the good partitions ask meanwhile and share the next round.
+  const trx = await sys.db.transaction();
+  await trx('auctions').where({ id: blocker }).forNoKeyUpdate().first();
+  const first = bidDrain(sys.workerCtx, { auctionId: blocker, upTo: 1 });
+  await new Promise((r) => setTimeout(r, 300));
+  const both = Promise.allSettled([bidDrain(sys.workerCtx, { auctionId: bad, upTo: 1 }), bidDrain(sys.workerCtx, { auctionId: good, upTo: 1 })]);
+  await new Promise((r) => setTimeout(r, 100));
+  await trx.commit();
+  await first;
+  const [badDrain, goodDrain] = await both;
+  t.is(badDrain.status, 'rejected', 'the poisoned partition fails (its job retries)');
+  t.is(goodDrain.status, 'fulfilled');
+  t.is((await sys.db('bids').where({ auction_id: good }).first()).status, 'accepted', 'the other partition is drained');
+  t.is((await sys.db('bids').where({ auction_id: bad }).first()).status, 'queued');
 });

@@ -206,8 +206,20 @@ class RoundMerger {
       try {
         await this.runRound(batch);
       } catch (err) {
-        // The round's transaction failed: its drains fail (and retry as jobs).
-        for (const list of batch.values()) for (const w of list) w.reject(err);
+        if (batch.size === 1) {
+          // The round's transaction failed: its drains fail (and retry as jobs).
+          for (const list of batch.values()) for (const w of list) w.reject(err);
+          continue;
+        }
+        // One partition's failure (a bad auction, say) must not stop the others:
+        // each partition again, alone; only those that fail again fail.
+        for (const [partition, list] of batch) {
+          try {
+            await this.runRound(new Map([[partition, list]]));
+          } catch (alone) {
+            for (const w of list) w.reject(alone);
+          }
+        }
       }
     }
     this.running = false;
