@@ -8,8 +8,9 @@
  * Lua script appends an event only if it is the next one after the stream's last
  * entry (ids are `<seq>-0`), skips ones already there, and reports a gap when an
  * earlier event is missing. The publisher then fills the gap from the outbox in
- * Postgres and tries again. Only an empty stream (a wiped Redis) takes any seq:
- * its history is gone and subscribers that need it resync.
+ * Postgres and tries again. An empty stream starts at seq 1, or (a wiped Redis, or
+ * a long-lived auction's first publish) with the auction's last MAXLEN events from
+ * the outbox; subscribers that need older ones resync.
  *
  * Private events go to the user-events stream at least once (clients dedupe by id).
  */
@@ -23,18 +24,23 @@ export interface Published {
   userEvents: number;
 }
 
-// KEYS[1]: the stream. ARGV[1]: MAXLEN; then seq, payload pairs in ascending seq.
-// Returns {appended, last seq in the stream}, or {-1, last} at a gap.
+// KEYS[1]: the stream. ARGV[1]: MAXLEN; ARGV[2]: the seq an empty stream may start
+// at besides 1 (0: none); then seq, payload pairs in ascending seq. Returns
+// {appended, last seq in the stream}, or {-1, last} at a gap ({-1, 0}: an empty
+// stream offered a first seq above 1).
 const APPEND_IN_ORDER = `
 local last = 0
 local tail = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 local empty = #tail == 0
 if not empty then last = tonumber(string.match(tail[1][1], '^(%d+)')) end
+local floor = tonumber(ARGV[2])
 local added = 0
-for i = 2, #ARGV, 2 do
+for i = 3, #ARGV, 2 do
   local seq = tonumber(ARGV[i])
   if seq > last then
-    if not empty and seq ~= last + 1 then return {-1, last} end
+    if empty then
+      if seq ~= 1 and seq ~= floor then return {-1, 0} end
+    elseif seq ~= last + 1 then return {-1, last} end
     redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], seq .. '-0', 'event', ARGV[i + 1])
     last = seq
     empty = false
@@ -53,17 +59,23 @@ function appender(redis: Redis): Redis & WithAppend {
   return redis as Redis & WithAppend;
 }
 
-function appendArgs(maxlen: number, frames: Frame[]): (string | number)[] {
-  const args: (string | number)[] = [maxlen];
+function appendArgs(maxlen: number, frames: Frame[], floor = 0): (string | number)[] {
+  const args: (string | number)[] = [maxlen, floor];
   for (const f of frames) args.push(f.seq, JSON.stringify(f.frame));
   return args;
 }
 
-/** Fills the gap below `frames` from the outbox and appends again. Returns the last seq in the stream. */
+/**
+ * Fills the gap below `frames` from the outbox and appends again. Returns the last
+ * seq in the stream. An empty stream (events published out of order on a new
+ * stream, or a wiped Redis) gets the auction's last MAXLEN events back.
+ */
 async function fillGap(db: Knex, redis: Redis, key: string, maxlen: number, auctionId: string, last: number, upTo: number): Promise<{ added: number; last: number }> {
-  const missing = await db('auction_events').where({ auction_id: auctionId }).where('seq', '>', last).where('seq', '<=', upTo).orderBy('seq').select('seq', 'payload');
-  const frames = missing.map((m: { seq: string; payload: unknown }) => ({ seq: Number(m.seq), frame: m.payload }));
-  const [added, newLast] = await appender(redis).blytzAppendInOrder(key, ...appendArgs(maxlen, frames));
+  const q = db('auction_events').where({ auction_id: auctionId }).where('seq', '>', last).where('seq', '<=', upTo).orderBy('seq', 'desc');
+  if (last === 0) q.limit(maxlen);
+  const missing = await q.select('seq', 'payload');
+  const frames = missing.reverse().map((m: { seq: string; payload: unknown }) => ({ seq: Number(m.seq), frame: m.payload }));
+  const [added, newLast] = await appender(redis).blytzAppendInOrder(key, ...appendArgs(maxlen, frames, frames[0]?.seq ?? 0));
   if (added === -1) throw new Error(`auction ${auctionId}: outbox gap after seq ${newLast}`);
   return { added, last: newLast };
 }

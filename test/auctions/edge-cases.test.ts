@@ -109,3 +109,19 @@ test('an auction whose only bids were rejected can still be cancelled', async (t
   t.is(c.status, 200);
   t.is(c.body.status, 'cancelled');
 });
+
+test('an empty stream (Redis wiped, or a first publish out of order) gets the auction\'s events back from the outbox', async (t) => {
+  const sys = system();
+  const seller = await registerUser(sys, 'seller');
+  const u = await registerUser(sys);
+  const a = await liveAuction(sys, seller, { startingPrice: 100 });
+  const stream = auctionStream(sys.config.redis.prefix, a.id);
+  t.deepEqual((await sys.redis.xrange(stream, '-', '+')).map(([id]) => id), ['1-0']);
+  await sys.redis.del(stream);
+  const r = await bid(sys, u, a.id, 100);
+  await bidDrain(sys.workerCtx, { auctionId: a.id, upTo: 1 });
+  t.is(await status(r.body.bidId), 'accepted');
+  const entries = await sys.redis.xrange(stream, '-', '+');
+  t.deepEqual(entries.map(([id]) => id), ['1-0', '2-0'], 'auction.started is back, before the bid');
+  t.is(JSON.parse(entries[0]![1][1]!).type, 'auction.started');
+});

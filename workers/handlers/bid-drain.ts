@@ -232,7 +232,9 @@ class RoundMerger {
     // they are told to come again (0), not that they are done (null).
     const absent = ids.length === AUCTIONS_PER_ROUND ? 0 : null;
     const applied = new Map<number, number>();
-    let published = Promise.resolve();
+    // Even a round with nothing to apply answers with the chain's tail: a drain
+    // waits for the publishing of every round it took part in.
+    let published = this.published;
     if (ids.length > 0) {
       const result = await ctx.db.transaction((trx) => applyQueuedMany(trx, ids));
       ctx.metrics?.observeDrain(result.verdicts, result.receivedAt);
