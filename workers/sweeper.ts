@@ -8,6 +8,7 @@
  * - re-applies the one-consumer-per-partition setting (a wiped Redis forgets it).
  * Everything it does is idempotent, so overlapping sweeps are harmless.
  */
+import { bidPartition } from '../queues/names.js';
 import type { WorkerContext } from './context.js';
 import { publishBacklog } from '../lib/publisher.js';
 
@@ -42,7 +43,11 @@ export async function sweepOnce(ctx: WorkerContext, staleMs = 2_000): Promise<Sw
      group by auction_id limit 500`,
     [stale],
   );
-  for (const r of stuck as { auction_id: string; up_to: string }[]) {
+  // One drain per partition (a drain takes its whole partition), not one per auction:
+  // a backlog is when the queues can least afford a flood of jobs.
+  const byPartition = new Map<number, { auction_id: string; up_to: string }>();
+  for (const r of stuck as { auction_id: string; up_to: string }[]) byPartition.set(bidPartition(r.auction_id), r);
+  for (const r of byPartition.values()) {
     await ctx.producer.enqueue('bid.drain', { auctionId: r.auction_id, upTo: Number(r.up_to), retry: Date.now() });
   }
   // Timers that should have fired: closes past their end, starts past their time.

@@ -237,12 +237,17 @@ class RoundMerger {
     let published = this.published;
     if (ids.length > 0) {
       const result = await ctx.db.transaction((trx) => applyQueuedMany(trx, ids));
-      ctx.metrics?.observeDrain(result.verdicts, result.receivedAt);
+      // Committed: nothing below may throw before its events are on their way.
+      published = this.published = this.published.then(() => publishOutbox(ctx, result.outbox, result.userEventIds));
       for (const id of ids) {
         const p = bidPartition(id);
         applied.set(p, (applied.get(p) ?? 0) + (result.appliedBy.get(id) ?? 0));
       }
-      published = this.published = this.published.then(() => publishOutbox(ctx, result.outbox, result.userEventIds));
+      try {
+        ctx.metrics?.observeDrain(result.verdicts, result.receivedAt);
+      } catch (err) {
+        ctx.logger.warn({ err: (err as Error).message }, 'drain metrics not recorded');
+      }
     }
     for (const [partition, list] of batch) {
       for (const w of list) w.resolve({ applied: applied.get(partition) ?? absent, published });
