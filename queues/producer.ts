@@ -5,17 +5,17 @@ import { BID_QUEUE_NAMES, QUEUE_NAMES, bidQueueFor, queuePrefix, type QueueName 
 import { jobOptions } from './options.js';
 
 /**
- * The producing side of the queues. `enqueue` validates the payload against the
- * contract, uses the job's deterministic id, and is always awaited: the edge's
- * connection has no offline queue, so when Redis is down it rejects at once.
- */
-/**
  * How long a partition's wake-up flag lasts without a drain taking it: a lost
  * job (its add failed after the flag was set) holds wake-ups back this long at
  * most, and a drain that waits longer than this gets company (harmless).
  */
 export const WAKE_TTL_MS = 5_000;
 
+/**
+ * The producing side of the queues. `enqueue` validates the payload against the
+ * contract, uses the job's deterministic id, and is always awaited: the edge's
+ * connection has no offline queue, so when Redis is down it rejects at once.
+ */
 export class Producer {
   readonly queues: Map<QueueName, Queue>;
 
@@ -55,7 +55,7 @@ export class Producer {
    * second that found nothing to do. Returns whether a job was added.
    */
   async wakeDrain(data: JobPayloads['bid.drain']): Promise<boolean> {
-    const flag = `${queuePrefix(this.redisPrefix, bidQueueFor(data.auctionId))}:wake`;
+    const flag = this.wakeKey(bidQueueFor(data.auctionId));
     if ((await this.connection.set(flag, '1', 'PX', WAKE_TTL_MS, 'NX')) !== 'OK') return false;
     try {
       await this.enqueue('bid.drain', data);
@@ -69,7 +69,12 @@ export class Producer {
 
   /** A drain of `queue` is about to look for queued bids: the next wake-up must add a job. */
   async clearWake(queue: QueueName): Promise<void> {
-    await this.connection.del(`${queuePrefix(this.redisPrefix, queue)}:wake`);
+    await this.connection.del(this.wakeKey(queue));
+  }
+
+  /** The wake-up flag of a bid partition, in its queue's cluster slot. */
+  private wakeKey(queue: QueueName): string {
+    return `${queuePrefix(this.redisPrefix, queue)}:wake`;
   }
 
   /**

@@ -15,9 +15,9 @@
  * joi schemas of the route, the same token verification, the same limiter keys
  * and windows, the same error envelope), so a request gets the same answer either
  * way; test/edge/fast-bids.test.ts sends each case both ways and compares.
- * The differences: no ETag on the 202 (meaningless on a POST), and both rate
- * limits are counted in one Redis round trip, so a bid refused by the IP limit
- * still counts against its bidder's bid budget.
+ * The differences: no ETag on the 202 (meaningless on a POST), and, for a token
+ * already verified, both rate limits are counted in one Redis round trip, so a
+ * bid refused by the IP limit still counts against its bidder's bid budget.
  *
  * It takes plain requests only: POST to the exact path with a lowercase or
  * uppercase UUID, no query string, Content-Type application/json (UTF-8), a
@@ -27,13 +27,13 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Express, RequestHandler } from 'express';
-import { ipKeyGenerator } from 'express-rate-limit';
+import type Joi from 'joi';
 import { AppError, unauthorized } from '../../lib/errors.js';
 import { tokenVerifier, type AccessClaims } from '../../lib/jwt.js';
 import type { Redis } from '../../lib/redis.js';
 import type { EdgeDeps } from './deps.js';
 import { errorResponse } from './middleware/error-handler.js';
-import { limitCounter, type LimitCheck, type LimitResult } from './middleware/rate-limit.js';
+import { limitCounter, limitKey, type LimitCheck, type LimitResult } from './middleware/rate-limit.js';
 import { corsPolicy, securityHeaders } from './middleware/security.js';
 import { assignRequestId, requestLogLevel } from './request-id.js';
 import { BODY_OPTIONS, URL_OPTIONS, validatePart } from './route.js';
@@ -47,6 +47,8 @@ const UNIT: Record<string, number> = { b: 1, kb: 1024, mb: 1024 * 1024 };
 const BEARER = /^Bearer [A-Za-z0-9_\-.]+$/i;
 
 type Kind = 'bid' | 'autobid';
+/** Per route: the body's amount field and the answer's id field (as in API.md). */
+const KINDS = { bid: { amountField: 'amount', idField: 'bidId' }, autobid: { amountField: 'maxAmount', idField: 'autobidId' } } as const;
 
 /** Runs connect-style middleware (helmet, cors) on a raw request. */
 function runMiddleware(mw: RequestHandler, req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -151,7 +153,7 @@ export function createBidFastPath(deps: EdgeDeps, app: Express, limitRedis: Redi
       } catch (err) {
         bodyError = err;
       }
-      const ipCheck: LimitCheck = { name: 'ip', key: `ip:${ipKeyGenerator(req.ip ?? '')}`, limit: config.rateLimits.generalPerMinute };
+      const ipCheck: LimitCheck = { name: 'ip', key: limitKey('ip', req.ip, undefined), limit: config.rateLimits.generalPerMinute };
       const header = req.headers.authorization;
       const token = header && BEARER.test(header) ? header.slice(7) : null;
       // A token not seen before costs a signature check: then the IP limit is
@@ -167,7 +169,7 @@ export function createBidFastPath(deps: EdgeDeps, app: Express, limitRedis: Redi
         else if (!ip?.limited && !(user = tokens.verify(token))) authError = unauthorized('invalid or expired access token');
       }
       const checks: LimitCheck[] = ip ? [] : [ipCheck];
-      if (user && bodyError === undefined) checks.push({ name: 'bids', key: `u:${user.id}`, limit: config.rateLimits.bidsPerMinute });
+      if (user && bodyError === undefined) checks.push({ name: 'bids', key: limitKey('user', req.ip, user.id), limit: config.rateLimits.bidsPerMinute });
       const results = checks.length ? await limits(checks) : [];
       ip ??= results.shift()!;
       const bid = results[0];
@@ -183,16 +185,10 @@ export function createBidFastPath(deps: EdgeDeps, app: Express, limitRedis: Redi
         if (bid.limited) throw limited('bids', bid);
       }
       const params = validatePart(idParams, { id: auctionId }, URL_OPTIONS, 'params');
-      const idemHeader = req.headers['idempotency-key'] as string | undefined;
-      if (kind === 'bid') {
-        const b = validatePart(bidBodies.bid, body, BODY_OPTIONS, 'body');
-        const key = parseIdempotencyKey(idemHeader);
-        send(res, 202, { bidId: await bids.take(user, params.id, 'bid', b.amount, key), status: 'queued' });
-      } else {
-        const b = validatePart(bidBodies.autobid, body, BODY_OPTIONS, 'body');
-        const key = parseIdempotencyKey(idemHeader);
-        send(res, 202, { autobidId: await bids.take(user, params.id, 'autobid', b.maxAmount, key), status: 'queued' });
-      }
+      const { amountField, idField } = KINDS[kind];
+      const amount = validatePart(bidBodies[kind] as Joi.ObjectSchema<Record<string, number>>, body, BODY_OPTIONS, 'body')[amountField]!;
+      const key = parseIdempotencyKey(req.headers['idempotency-key'] as string | undefined);
+      send(res, 202, { [idField]: await bids.take(user, params.id, kind, amount, key), status: 'queued' });
     } catch (err) {
       const out = errorResponse(deps, err, logger.child({ reqId }));
       if (res.headersSent || res.destroyed) {

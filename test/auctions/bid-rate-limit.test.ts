@@ -1,6 +1,7 @@
 import test from 'ava';
 import { registerUser, useSystem } from '../helpers/system.js';
 import { bid, liveAuction } from '../helpers/auctions.js';
+import { chunkedBody } from '../helpers/http.js';
 
 const system = useSystem(test, { env: { RATE_LIMIT_BIDS_PER_MIN: '3' } });
 
@@ -31,17 +32,7 @@ test('the bid fast path and the Express route count against one budget', async (
   // A Content-Length body goes the fast path; a chunked one (a stream) goes to Express (it adds an ETag).
   const fast = (amount: number) => fetch(url, { method: 'POST', headers, body: JSON.stringify({ amount }) });
   const chunked = (amount: number) =>
-    fetch(url, {
-      method: 'POST',
-      headers,
-      body: new ReadableStream({
-        start(c) {
-          c.enqueue(new TextEncoder().encode(JSON.stringify({ amount })));
-          c.close();
-        },
-      }),
-      duplex: 'half',
-    } as RequestInit);
+    fetch(url, { method: 'POST', headers, ...chunkedBody(JSON.stringify({ amount })) } as RequestInit);
   const answers = [await chunked(1000), await fast(1100), await chunked(1200)];
   t.deepEqual(answers.map((r) => r.status), [202, 202, 202]);
   t.deepEqual(answers.map((r) => r.headers.get('etag') !== null), [true, false, true], 'both paths were used');

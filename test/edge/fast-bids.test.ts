@@ -8,6 +8,7 @@ import test from 'ava';
 import { randomUUID } from 'node:crypto';
 import { registerUser, useSystem, type System, type TestUser } from '../helpers/system.js';
 import { liveAuction } from '../helpers/auctions.js';
+import { chunkedBody } from '../helpers/http.js';
 
 const system = useSystem(test);
 
@@ -22,16 +23,7 @@ interface Answer {
 async function send(sys: System, way: Way, path: string, body: string, headers: Record<string, string>): Promise<Answer> {
   const init: RequestInit & { duplex?: 'half' } = { method: 'POST', headers: { 'content-type': 'application/json', ...headers } };
   if (way === 'fast') init.body = body;
-  else {
-    // A stream body has no known length: fetch sends it chunked.
-    init.body = new ReadableStream({
-      start(c) {
-        c.enqueue(new TextEncoder().encode(body));
-        c.close();
-      },
-    });
-    init.duplex = 'half';
-  }
+  else Object.assign(init, chunkedBody(body));
   const res = await fetch(sys.edge.url + path, init);
   const text = await res.text();
   const answer = { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : {} };

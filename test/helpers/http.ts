@@ -46,3 +46,19 @@ export function client(baseUrl: string) {
 }
 
 export type Client = ReturnType<typeof client>;
+
+/**
+ * fetch options for a body sent chunked (a stream has no known length, so no
+ * Content-Length): the bid fast path leaves such requests to Express.
+ */
+export function chunkedBody(text: string): { body: ReadableStream<Uint8Array>; duplex: 'half' } {
+  return {
+    body: new ReadableStream({
+      start(c) {
+        c.enqueue(new TextEncoder().encode(text));
+        c.close();
+      },
+    }),
+    duplex: 'half',
+  };
+}

@@ -10,12 +10,32 @@ import { AppError } from '../../../lib/errors.js';
  * If Redis is unreachable the limiter lets requests through (logged) rather
  * than taking the API down with it.
  */
+/** Logs that the limits are off because Redis failed, at most every 10 s. */
+function storeDownWarning(logger: EdgeDeps['logger']): (err: unknown) => void {
+  let lastWarn = 0;
+  return (err) => {
+    if (Date.now() - lastWarn > 10_000) {
+      lastWarn = Date.now();
+      logger.warn({ err: (err as Error).message }, 'rate limit store unavailable: not limiting');
+    }
+  };
+}
+
+/**
+ * The key a limiter counts a request under: its client address, or its user.
+ * The Express limiters and the bid fast path use this one function, so they
+ * count in the same keys.
+ */
+export function limitKey(key: 'ip' | 'user', ip: string | undefined, userId: string | undefined): string {
+  return key === 'user' && userId ? `u:${userId}` : `ip:${ipKeyGenerator(ip ?? '')}`;
+}
+
 /**
  * Wraps the store so that a Redis failure lets the request through, logged (at
  * most every 10 s) through our logger rather than express-rate-limit's console.
  */
 function failOpen(store: RedisStore, deps: EdgeDeps, windowMs: number): Store {
-  let lastWarn = 0;
+  const warn = storeDownWarning(deps.logger);
   return {
     prefix: store.prefix,
     localKeys: false,
@@ -27,10 +47,7 @@ function failOpen(store: RedisStore, deps: EdgeDeps, windowMs: number): Store {
       try {
         return await store.increment(key);
       } catch (err) {
-        if (Date.now() - lastWarn > 10_000) {
-          lastWarn = Date.now();
-          deps.logger.warn({ err: (err as Error).message }, 'rate limit store unavailable: not limiting');
-        }
+        warn(err);
         // Counted as the first hit of a fresh window: never over any limit.
         return { totalHits: 1, resetTime: new Date(Date.now() + windowMs) };
       }
@@ -59,7 +76,7 @@ export function limiter(
       deps,
       60_000,
     ),
-    keyGenerator: (req: Request) => (key === 'user' && req.user ? `u:${req.user.id}` : `ip:${ipKeyGenerator(req.ip ?? '')}`),
+    keyGenerator: (req: Request) => limitKey(key, req.ip, req.user?.id),
     skip: key === 'user' ? (req: Request) => !req.user : undefined,
     handler: (req, _res, next, options) => {
       metrics.rateLimited.inc({ limit: name });
@@ -128,17 +145,14 @@ export function limitCounter(deps: Pick<EdgeDeps, 'redis' | 'config' | 'logger'>
   const { redis, config } = deps;
   type WithCommand = { rlIncrement(key: string, resetOnChange: string, windowMs: string): Promise<[number, number]> };
   if (!('rlIncrement' in redis)) redis.defineCommand('rlIncrement', { numberOfKeys: 1, lua: INCREMENT });
-  let lastWarn = 0;
+  const warn = storeDownWarning(deps.logger);
   const command = redis as unknown as WithCommand;
   return async (checks: LimitCheck[]): Promise<LimitResult[]> => {
     try {
       const replies = await Promise.all(checks.map((c) => command.rlIncrement(`${config.redis.prefix}:rl:${c.name}:${c.key}`, '0', String(WINDOW_MS))));
       return checks.map((c, i) => resultOf(c, Number(replies[i]![0]), Number(replies[i]![1])));
     } catch (err) {
-      if (Date.now() - lastWarn > 10_000) {
-        lastWarn = Date.now();
-        deps.logger.warn({ err: (err as Error).message }, 'rate limit store unavailable: not limiting');
-      }
+      warn(err);
       return checks.map((c) => resultOf(c, 1, WINDOW_MS));
     }
   };
