@@ -77,6 +77,9 @@ export function limiter(
       60_000,
     ),
     keyGenerator: (req: Request) => limitKey(key, req.ip, req.user?.id),
+    // That check reads the keyGenerator's source for a call to ipKeyGenerator;
+    // limitKey makes the call (addresses are grouped by IPv6 /56 as the default does).
+    validate: { keyGeneratorIpFallback: false },
     skip: key === 'user' ? (req: Request) => !req.user : undefined,
     handler: (req, _res, next, options) => {
       metrics.rateLimited.inc({ limit: name });
