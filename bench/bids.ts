@@ -18,7 +18,7 @@ import { Redis } from 'ioredis';
 import { loadConfig } from '../lib/env.js';
 import { createDb, type Knex } from '../db/client.js';
 import { loadKeys, signAccessToken } from '../lib/jwt.js';
-import { ROOT, benchEnv, dropRedisPrefix, fmt, freePort, freshDatabase, run, seedLiveAuctions, stop, waitReady } from './common.js';
+import { ROOT, benchEnv, cpuTimes, dropRedisPrefix, fmt, freePort, freshDatabase, run, seedLiveAuctions, stop, waitReady } from './common.js';
 
 const DB = 'blytz_bench_bids';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -36,6 +36,7 @@ interface LoadResult {
   timeouts: number;
   rps: number;
   okPerSecond: number;
+  cpuMs: number;
   p50: number;
   p99: number;
 }
@@ -114,6 +115,16 @@ export async function benchBids(): Promise<void> {
   const workers = Array.from({ length: Number(process.env.BENCH_WORKERS ?? 1) }, () => run('workers/main.ts', env, profile));
   const url = `http://127.0.0.1:${edgePort}`;
   const rows: string[] = [];
+  // CPU per committed bid, by process, from /proc: where the machine's time goes.
+  const cpuRows: string[] = [];
+  const cpuNow = () => cpuTimes({ edge: edge.pid, ...Object.fromEntries(workers.map((w, i) => [`worker${i}`, w.pid])) }, ['postgres', 'redis-server']);
+  const cpuRow = (label: string, before: Record<string, number>, l: LoadResult, n: number) => {
+    const after = cpuNow();
+    const per = (k: string) => ((after[k]! - before[k]!) * 1000) / n;
+    const workerUs = workers.reduce((sum, _, i) => sum + per(`worker${i}`), 0);
+    const parts = [per('edge'), workerUs, per('postgres'), per('redis-server'), (l.cpuMs * 1000) / n];
+    return `| ${label} | ${parts.map((p) => fmt(p)).join(' | ')} | ${fmt(parts.reduce((a, b) => a + b, 0))} |`;
+  };
   let hotResult: Awaited<ReturnType<typeof settle>> | undefined;
   try {
     await waitReady(url);
@@ -122,20 +133,26 @@ export async function benchBids(): Promise<void> {
     await load({ ...base, rate: 500, seconds: 2, auctions: [warm], skew: 'uniform' }); // warm up
 
     let since = new Date();
+    let cpu = cpuNow();
     const h = process.env.BENCH_SKIP_HOT ? null : await load({ ...base, rate: HOT_RATE, seconds: SECONDS, auctions: [hot], skew: 'uniform' });
     if (h) {
       hotResult = await settle(db, [hot], since);
+      cpuRows.push(cpuRow(`one hot auction, ${fmt(HOT_RATE)}/s`, cpu, h, hotResult.n));
       rows.push(`| one hot auction | ${fmt(HOT_RATE)}/s | ${fmt(hotResult.perSecond)} | ${fmt(hotResult.p50, 1)} / ${fmt(hotResult.p99, 1)} ms | ${h.p50} / ${h.p99} ms | ${h.non2xx + h.errors} / ${h.timeouts} |`);
       since = new Date();
+      cpu = cpuNow();
       const e = await load({ ...base, rate: HOT_EASY_RATE, seconds: SECONDS, auctions: [warm], skew: 'uniform' });
       const easy = await settle(db, [warm], since);
+      cpuRows.push(cpuRow(`one hot auction, ${fmt(HOT_EASY_RATE)}/s`, cpu, e, easy.n));
       rows.push(`| one hot auction | ${fmt(HOT_EASY_RATE)}/s | ${fmt(easy.perSecond)} | ${fmt(easy.p50, 1)} / ${fmt(easy.p99, 1)} ms | ${e.p50} / ${e.p99} ms | ${e.non2xx + e.errors} / ${e.timeouts} |`);
     }
 
     for (const skew of process.env.BENCH_ONLY_HOT ? [] : (['uniform', '80/20'] as const)) {
       since = new Date();
+      const cpu = cpuNow();
       const m = await load({ ...base, rate: MANY_RATE, seconds: SECONDS, auctions: many, skew });
       const r = await settle(db, many, since);
+      cpuRows.push(cpuRow(`1,000 auctions, ${skew}`, cpu, m, r.n));
       rows.push(`| 1,000 auctions, ${skew} | ${fmt(MANY_RATE)}/s | ${fmt(r.perSecond)} | ${fmt(r.p50, 1)} / ${fmt(r.p99, 1)} ms | ${m.p50} / ${m.p99} ms | ${m.non2xx + m.errors} / ${m.timeouts} |`);
     }
   } finally {
@@ -158,6 +175,10 @@ export async function benchBids(): Promise<void> {
 
   console.log('\n| scenario | offered | committed bids/s | bid→commit p50 / p99 | HTTP p50 / p99 (from when due) | errors / unanswered |\n|---|---|---|---|---|---|');
   for (const r of rows) console.log(r);
+  if (cpuRows.length && 'postgres' in cpuTimes({}, ['postgres'])) {
+    console.log('\nCPU per committed bid (µs; ticks of 10 ms from /proc, load generator from its own count):\n| scenario | edge | worker(s) | Postgres | Redis | load generator | total |\n|---|---|---|---|---|---|---|');
+    for (const r of cpuRows) console.log(r);
+  }
   if (hotResult && naiveResult) {
     console.log(`\nhot auction, ours / naive: ${fmt(hotResult.perSecond / naiveResult.okPerSecond, 2)}x committed bids/s`);
   }

@@ -1,5 +1,6 @@
 /** Shared pieces of the benchmarks: a fresh database, spawned roles, waiting. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import net from 'node:net';
 import { Redis } from 'ioredis';
 import { loadConfig } from '../lib/env.js';
@@ -126,4 +127,37 @@ export async function dropRedisPrefix(prefix: string): Promise<void> {
   } finally {
     redis.disconnect();
   }
+}
+
+/**
+ * CPU time used so far (ms, user + system) by the given processes and by every
+ * process whose name is in `names` (Postgres backends, Redis), from /proc;
+ * empty on a system without it. Clock ticks are 10 ms (CLK_TCK 100).
+ */
+export function cpuTimes(pids: Record<string, number | undefined>, names: string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (!fs.existsSync('/proc/self/stat')) return out; // not Linux: no figures
+  const ticks = (pid: number | string): number => {
+    try {
+      // Fields after the command's closing paren: utime is the 12th, stime the 13th.
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return (Number(f[11]) + Number(f[12])) * 10;
+    } catch {
+      return 0; // gone
+    }
+  };
+  for (const [label, pid] of Object.entries(pids)) if (pid) out[label] = ticks(pid);
+  for (const name of names) out[name] = 0;
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let comm: string;
+    try {
+      comm = fs.readFileSync(`/proc/${entry}/comm`, 'utf8').trim();
+    } catch {
+      continue;
+    }
+    if (names.includes(comm)) out[comm] = (out[comm] ?? 0) + ticks(entry);
+  }
+  return out;
 }

@@ -155,6 +155,7 @@ function release(conn: Conn): void {
 const conns = await Promise.all(Array.from({ length: plan.connections }, connect));
 idle.push(...conns);
 
+const cpuBefore = process.cpuUsage();
 const start = performance.now();
 const interval = 1000 / plan.rate;
 await new Promise<void>((resolve) => {
@@ -198,6 +199,11 @@ process.stdout.write(
     p50: pct(50),
     p99: pct(99),
     durationS,
+    // This process's CPU from the first request on, so the benchmark can show what the load itself cost.
+    cpuMs: (() => {
+      const c = process.cpuUsage(cpuBefore);
+      return (c.user + c.system) / 1000;
+    })(),
   }) + '\n',
 );
 process.exit(0);
