@@ -352,58 +352,57 @@ export function changedProxies(before: Proxy[], after: Proxy[]): Proxy[] {
 }
 
 /**
- * Records the bids of several auctions in one transaction: their receipt
- * counters are locked in auction-id order first (so two edges recording
- * overlapping sets cannot deadlock), then bumped, and the bids inserted with
- * consecutive receipt numbers per auction, in the given order. Returns, per
- * auction found, the inserted ids and highest receipt number.
+ * Records the bids of several auctions in one statement (one round trip, no
+ * BEGIN/COMMIT): their receipt counters are locked in auction-id order first (so
+ * two edges recording overlapping sets cannot deadlock), then bumped, and the
+ * bids inserted with consecutive receipt numbers per auction, in the given
+ * order. Returns, per auction found, the inserted ids and highest receipt number.
+ *
+ * The order of the locks: `l` sorts and locks the counters, and the update
+ * reads `l` whole through `array(...)`, an init plan run before the update's
+ * scan starts, so every lock is taken in id order before any row is updated.
  */
 export async function recordBidsMany(db: Knex, groups: { auctionId: string; items: IntakeItem[] }[]): Promise<Map<string, { ids: Set<string>; upTo: number }>> {
   const rows = groups.flatMap((g) => g.items.map((item, i) => ({ g, item, ord: i + 1 })));
-  return db.transaction(async (trx) => {
-    const { rows: found } = await trx.raw(
-      'select auction_id from auction_counters where auction_id = any(?::uuid[]) order by auction_id for update',
-      bindings(groups.map((g) => g.auctionId)),
-    );
-    const exists = new Set((found as { auction_id: string }[]).map((r) => r.auction_id));
-    const keep = rows.filter((r) => exists.has(r.g.auctionId));
-    const out = new Map<string, { ids: Set<string>; upTo: number }>();
-    if (keep.length === 0) return out;
-    const { rows: inserted } = await trx.raw(
-      `with v as (
-         select * from unnest(?::uuid[], ?::uuid[], ?::uuid[], ?::text[], ?::bigint[], ?::int[], ?::text[], ?::smallint[])
-           as v(id, auction_id, bidder_id, kind, amount, ord, idem, part)
-       ), k as (
-         select auction_id, count(*)::bigint as k from v group by auction_id
-       ), c as (
-         update auction_counters ac set receipts = ac.receipts + k.k from k
-         where ac.auction_id = k.auction_id returning ac.auction_id, ac.receipts, k.k
-       ), ins as (
-         insert into bids (id, auction_id, bidder_id, kind, amount, receipt_no, received_at, idempotency_key, partition)
-         select v.id, v.auction_id, v.bidder_id, v.kind, v.amount, c.receipts - c.k + v.ord, clock_timestamp(), v.idem, v.part
-         from v join c on c.auction_id = v.auction_id
-         order by v.auction_id, v.ord
-         on conflict (bidder_id, idempotency_key) where idempotency_key is not null do nothing
-         returning id, auction_id, receipt_no
-       )
-       select auction_id, array_agg(id) as ids, max(receipt_no) as up_to from ins group by auction_id`,
-      bindings(
-        keep.map((r) => r.item.id),
-        keep.map((r) => r.g.auctionId),
-        keep.map((r) => r.item.bidderId),
-        keep.map((r) => r.item.kind),
-        keep.map((r) => r.item.amount),
-        keep.map((r) => r.ord),
-        keep.map((r) => r.item.idempotencyKey),
-        keep.map((r) => bidPartition(r.g.auctionId)),
-      ),
-    );
-    for (const id of exists) out.set(id, { ids: new Set(), upTo: 0 });
-    for (const r of inserted as { auction_id: string; ids: string[]; up_to: string }[]) {
-      out.set(r.auction_id, { ids: new Set(r.ids), upTo: Number(r.up_to) });
-    }
-    return out;
-  });
+  const { rows: found } = await db.raw(
+    `with v as (
+       select * from unnest(?::uuid[], ?::uuid[], ?::uuid[], ?::text[], ?::bigint[], ?::int[], ?::text[], ?::smallint[])
+         as v(id, auction_id, bidder_id, kind, amount, ord, idem, part)
+     ), k as (
+       select auction_id, count(*)::bigint as k from v group by auction_id
+     ), l as materialized (
+       select auction_id from auction_counters where auction_id = any(?::uuid[]) order by auction_id for update
+     ), c as (
+       update auction_counters ac set receipts = ac.receipts + k.k from k
+       where ac.auction_id = k.auction_id and ac.auction_id = any(array(select auction_id from l))
+       returning ac.auction_id, ac.receipts, k.k
+     ), ins as (
+       insert into bids (id, auction_id, bidder_id, kind, amount, receipt_no, received_at, idempotency_key, partition)
+       select v.id, v.auction_id, v.bidder_id, v.kind, v.amount, c.receipts - c.k + v.ord, clock_timestamp(), v.idem, v.part
+       from v join c on c.auction_id = v.auction_id
+       order by v.auction_id, v.ord
+       on conflict (bidder_id, idempotency_key) where idempotency_key is not null do nothing
+       returning id, auction_id, receipt_no
+     )
+     select c.auction_id, coalesce(i.ids, '{}') as ids, coalesce(i.up_to, 0) as up_to
+     from c left join (select auction_id, array_agg(id) as ids, max(receipt_no) as up_to from ins group by auction_id) i using (auction_id)`,
+    bindings(
+      rows.map((r) => r.item.id),
+      rows.map((r) => r.g.auctionId),
+      rows.map((r) => r.item.bidderId),
+      rows.map((r) => r.item.kind),
+      rows.map((r) => r.item.amount),
+      rows.map((r) => r.ord),
+      rows.map((r) => r.item.idempotencyKey),
+      rows.map((r) => bidPartition(r.g.auctionId)),
+      groups.map((g) => g.auctionId),
+    ),
+  );
+  const out = new Map<string, { ids: Set<string>; upTo: number }>();
+  for (const r of found as { auction_id: string; ids: string[]; up_to: string }[]) {
+    out.set(r.auction_id, { ids: new Set(r.ids), upTo: Number(r.up_to) });
+  }
+  return out;
 }
 
 /**
