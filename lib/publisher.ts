@@ -80,19 +80,27 @@ async function fillGap(db: Knex, redis: Redis, key: string, maxlen: number, auct
   return { added, last: newLast };
 }
 
+/** What a publish leaves to record: each auction's last seq in its stream, and the private events sent. */
+export interface Marks {
+  auctions: Map<string, number>;
+  userEventIds: string[];
+}
+
 /**
- * Appends events and marks them published. All streams' appends and the private
- * events go to Redis in one pipeline (one round trip however many auctions a
- * drain round touched); a stream with a gap is then filled from the outbox.
+ * Appends events to Redis; returns what to mark published. All streams' appends
+ * and the private events go in one pipeline (one round trip however many
+ * auctions a drain round touched); a stream with a gap is then filled from the
+ * outbox.
  */
-export async function publishEvents(
+export async function appendEvents(
   db: Knex,
   redis: Redis,
   config: Config,
   auctionFrames: { auctionId: string; seq: number; frame: unknown }[],
   userFrames: { id: string; userId: string; frame: unknown }[],
-): Promise<Published> {
-  if (auctionFrames.length === 0 && userFrames.length === 0) return { auctionEvents: 0, userEvents: 0 };
+): Promise<{ published: Published; marks: Marks }> {
+  const marks: Marks = { auctions: new Map(), userEventIds: userFrames.map((e) => e.id) };
+  if (auctionFrames.length === 0 && userFrames.length === 0) return { published: { auctionEvents: 0, userEvents: 0 }, marks };
   const byAuction = new Map<string, Frame[]>();
   for (const e of auctionFrames) {
     const list = byAuction.get(e.auctionId) ?? [];
@@ -111,7 +119,6 @@ export async function publishEvents(
   }
   const replies = (await pipe.exec()) ?? [];
   for (const [err] of replies) if (err) throw err;
-  const lasts = new Map<string, number>();
   let appended = 0;
   await Promise.all(
     auctions.map(async ([auctionId, frames], i) => {
@@ -120,13 +127,23 @@ export async function publishEvents(
         ({ added, last } = await fillGap(db, redis, auctionStream(config.redis.prefix, auctionId), maxlen, auctionId, last, frames[frames.length - 1]!.seq));
       }
       appended += added;
-      lasts.set(auctionId, last);
+      marks.auctions.set(auctionId, last);
     }),
   );
-  const ids = [...lasts.keys()].sort();
-  // The marks' row locks are taken in id order (the CTE's sorted output, locked
-  // as it is produced), as drains take theirs: in any other order, marking many
-  // auctions while a drain locks many deadlocks (seen under the bids benchmark).
+  return { published: { auctionEvents: appended, userEvents: userFrames.length }, marks };
+}
+
+/**
+ * Records `marks`: `published_seq` (never above seq, never lowered) and the
+ * private events' `published_at`. Locks are taken as a drain round takes them:
+ * the auctions first, in id order (the CTE's sorted output, locked as it is
+ * produced, and read whole by an init plan before the first private event is
+ * touched), then the private events. In any other order, marking many auctions
+ * while a drain locks many deadlocks (seen under the bids benchmark).
+ */
+export async function markPublished(db: Knex, marks: Marks): Promise<void> {
+  if (marks.auctions.size === 0 && marks.userEventIds.length === 0) return;
+  const ids = [...marks.auctions.keys()].sort();
   await db.raw(
     `with l as materialized (
        select id from auctions where id = any(?::uuid[]) order by id for no key update
@@ -134,10 +151,23 @@ export async function publishEvents(
        update auctions as x set published_seq = least(x.seq, greatest(x.published_seq, v.seq))
        from l join unnest(?::uuid[], ?::bigint[]) as v(id, seq) on v.id = l.id where x.id = l.id
      )
-     update user_events set published_at = clock_timestamp() where id = any(?::bigint[]) and published_at is null`,
-    [ids, ids, ids.map((id) => lasts.get(id)!), userFrames.map((e) => e.id)] as unknown as Knex.RawBinding[],
+     update user_events set published_at = clock_timestamp()
+     where id = any(?::bigint[]) and published_at is null and (select count(*) from l) >= 0`,
+    [ids, ids, ids.map((id) => marks.auctions.get(id)!), marks.userEventIds] as unknown as Knex.RawBinding[],
   );
-  return { auctionEvents: appended, userEvents: userFrames.length };
+}
+
+/** Appends events and marks them published (see appendEvents, markPublished). */
+export async function publishEvents(
+  db: Knex,
+  redis: Redis,
+  config: Config,
+  auctionFrames: { auctionId: string; seq: number; frame: unknown }[],
+  userFrames: { id: string; userId: string; frame: unknown }[],
+): Promise<Published> {
+  const { published, marks } = await appendEvents(db, redis, config, auctionFrames, userFrames);
+  await markPublished(db, marks);
+  return published;
 }
 
 /**

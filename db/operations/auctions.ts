@@ -410,10 +410,15 @@ export async function recordBidsMany(db: Knex, groups: { auctionId: string; item
  * verdicts, changed proxies, public events, auctions' new state and private
  * events (data-modifying CTEs all run, each to completion). Returns the private
  * events' ids in the order given.
+ *
+ * `marks` are earlier rounds' publishing, recorded here rather than by a
+ * statement of their own: `published_seq` of the auctions in `states` (not
+ * lowered, not above the new seq), and private events' `published_at`.
  */
 export async function writeRound(
   trx: Knex,
   round: { verdicts: Verdict[]; proxies: { auctionId: string; proxy: Proxy }[]; frames: AuctionFrame[]; states: AuctionState[]; userEvents: UserEvent[] },
+  marks: { published: Map<string, number>; userEventIds: string[] } = { published: new Map(), userEventIds: [] },
 ): Promise<string[]> {
   const { verdicts, proxies, frames, states, userEvents } = round;
   const { rows } = await trx.raw(
@@ -431,15 +436,18 @@ export async function writeRound(
        select * from unnest(?::uuid[], ?::bigint[], ?::text[], ?::jsonb[])
      ), s as (
        update auctions as a set current_price = v.price, leader_id = v.leader, leader_order = v.leader_order, bid_count = v.bid_count,
-              ends_at = to_timestamp(v.ends_ms / 1000.0), seq = v.seq, updated_at = clock_timestamp()
-       from unnest(?::uuid[], ?::bigint[], ?::uuid[], ?::bigint[], ?::int[], ?::bigint[], ?::bigint[])
-            as v(id, price, leader, leader_order, bid_count, ends_ms, seq)
+              ends_at = to_timestamp(v.ends_ms / 1000.0), seq = v.seq, updated_at = clock_timestamp(),
+              published_seq = least(v.seq, greatest(a.published_seq, v.pub))
+       from unnest(?::uuid[], ?::bigint[], ?::uuid[], ?::bigint[], ?::int[], ?::bigint[], ?::bigint[], ?::bigint[])
+            as v(id, price, leader, leader_order, bid_count, ends_ms, seq, pub)
        where a.id = v.id
      ), u as (
        insert into user_events (user_id, type, payload)
        select v.user_id, v.type, v.payload from unnest(?::uuid[], ?::text[], ?::jsonb[]) with ordinality as v(user_id, type, payload, ord)
        order by v.ord
        returning id
+     ), m as (
+       update user_events set published_at = clock_timestamp() where id = any(?::bigint[]) and published_at is null
      )
      select coalesce(array_agg(id order by id), '{}') as ids from u`,
     bindings(
@@ -463,9 +471,11 @@ export async function writeRound(
       states.map((s) => s.bidCount),
       states.map((s) => s.endsAt),
       states.map((s) => s.seq),
+      states.map((s) => marks.published.get(s.id) ?? 0),
       userEvents.map((e) => e.userId),
       userEvents.map((e) => e.frame.type),
       userEvents.map((e) => JSON.stringify(e.frame)),
+      marks.userEventIds,
     ),
   );
   return (rows[0].ids as (string | number)[]).map(String);

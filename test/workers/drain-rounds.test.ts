@@ -6,7 +6,7 @@
  */
 import test from 'ava';
 import { registerUser, useSystem } from '../helpers/system.js';
-import { bid } from '../helpers/auctions.js';
+import { bid, waitFor } from '../helpers/auctions.js';
 import { bidDrain } from '../../workers/handlers/bid-drain.js';
 import { BID_PARTITIONS, bidPartition } from '../../queues/names.js';
 
@@ -61,6 +61,13 @@ test.serial('concurrent drains of every partition apply every bid once, in recei
   const results = await Promise.all(order.map((p) => bidDrain(sys.workerCtx, { auctionId: partitions.get(p)!, upTo: 0 })));
   t.is(results.reduce((n, r) => n + r.applied, 0), ids.length * 2, 'each bid applied once');
   t.is(Number((await sys.db('bids').where({ status: 'queued' }).count<{ count: string }[]>('* as count'))[0]!.count), 0, 'none left queued');
+  // Publishing is recorded, by later rounds or by a statement of its own: every
+  // auction's published_seq reaches its seq and every private event is marked.
+  await waitFor(async () => {
+    const [behind] = await sys.db('auctions').whereIn('id', ids).whereRaw('published_seq < seq').count<{ count: string }[]>('* as count');
+    const [unmarked] = await sys.db('user_events').whereIn('user_id', bidders.map((b) => b.id)).whereNull('published_at').count<{ count: string }[]>('* as count');
+    return Number(behind!.count) === 0 && Number(unmarked!.count) === 0;
+  }, 5_000, 'publishing recorded');
   const rows = await sys.db('bids').whereIn('auction_id', ids).orderBy([{ column: 'auction_id' }, { column: 'receipt_no' }]);
   const byAuction = new Map<string, { amount: string; status: string; seq: string | null }[]>();
   for (const r of rows) byAuction.set(r.auction_id, [...(byAuction.get(r.auction_id) ?? []), r]);

@@ -30,7 +30,7 @@ import {
 } from '../../db/operations/auctions.js';
 import type { AuctionRow } from '../../db/tables.js';
 import type { Proxy } from '../../auction/engine.js';
-import { publishEvents } from '../../lib/publisher.js';
+import { appendEvents, markPublished, publishEvents, type Marks } from '../../lib/publisher.js';
 import type { JobPayloads } from '../../queues/jobs.js';
 import { bidPartition, bidQueueFor } from '../../queues/names.js';
 import type { WorkerContext } from '../context.js';
@@ -41,6 +41,13 @@ const BATCH = 2_000;
 const AUCTIONS_PER_ROUND = 200;
 /** Rounds per drain job at most. */
 const MAX_ROUNDS = 100;
+/**
+ * How long a round's publishing may wait to be recorded by a later round of the
+ * same auctions before a statement of its own records it (RoundMerger).
+ */
+const MARKS_WAIT_MS = 100;
+/** Private events waiting for their mark at most; past it they are left to the sweeper (sent again: at least once). */
+const MARKS_MAX = 50_000;
 
 export interface Outbox {
   frames: AuctionFrame[];
@@ -95,17 +102,26 @@ async function applyLocked(trx: Knex.Transaction, rows: AuctionRow[]) {
   return { outbox, verdicts, receivedAt, states, touched, proxyChanges, accepted, appliedBy, more: inputs.total === BATCH };
 }
 
-/** Writes a round's verdicts, proxies, events and states (and `userEvents`); returns the private events' ids. */
-function writeApplied(trx: Knex.Transaction, a: Awaited<ReturnType<typeof applyLocked>>, userEvents: Outbox['user']) {
-  return writeRound(trx, { verdicts: a.verdicts, proxies: a.proxyChanges, frames: a.outbox.frames, states: a.touched, userEvents });
+/** Writes a round's verdicts, proxies, events and states (and `userEvents`, and `marks`); returns the private events' ids. */
+function writeApplied(trx: Knex.Transaction, a: Awaited<ReturnType<typeof applyLocked>>, userEvents: Outbox['user'], marks?: Marks) {
+  return writeRound(
+    trx,
+    { verdicts: a.verdicts, proxies: a.proxyChanges, frames: a.outbox.frames, states: a.touched, userEvents },
+    marks && { published: marks.auctions, userEventIds: marks.userEventIds },
+  );
 }
 
-/** Applies the queued bids of several auctions in one transaction. */
-export async function applyQueuedMany(trx: Knex.Transaction, ids: string[]): Promise<DrainResult> {
+/**
+ * Applies the queued bids of several auctions in one transaction, recording
+ * `marks` (earlier rounds' publishing) with them. Returns also the auctions
+ * whose marks were recorded: those the round changed.
+ */
+export async function applyQueuedMany(trx: Knex.Transaction, ids: string[], marks?: Marks): Promise<DrainResult & { marked: Set<string> }> {
   const rows = await lockAuctions(trx, ids);
   const a = await applyLocked(trx, rows);
-  const userEventIds = await writeApplied(trx, a, a.outbox.user);
-  return { applied: a.verdicts.length, verdicts: a.verdicts, receivedAt: a.receivedAt, accepted: a.accepted, outbox: a.outbox, userEventIds, more: a.more, states: a.states, appliedBy: a.appliedBy };
+  const userEventIds = await writeApplied(trx, a, a.outbox.user, marks);
+  const marked = new Set(a.touched.map((s) => s.id));
+  return { applied: a.verdicts.length, verdicts: a.verdicts, receivedAt: a.receivedAt, accepted: a.accepted, outbox: a.outbox, userEventIds, more: a.more, states: a.states, appliedBy: a.appliedBy, marked };
 }
 
 /**
@@ -185,8 +201,84 @@ class RoundMerger {
   private waiting = new Map<number, Waiter[]>();
   private running = false;
   private published: Promise<void> = Promise.resolve();
+  /**
+   * Publishing not yet recorded in Postgres: each auction's last seq in its
+   * stream, and the private events sent. The next round of an auction records
+   * its mark in the round's own statement (a hot auction is in every round); what
+   * no round takes within MARKS_WAIT_MS gets a statement of its own. A mark is in
+   * one statement at a time: it leaves these while one carries it and comes back
+   * if that statement fails. Lost marks (a crash) only mean the sweeper publishes
+   * again, which the ordered append skips and private events allow.
+   */
+  private marks: Marks = { auctions: new Map(), userEventIds: [] };
+  private markTimer: NodeJS.Timeout | null = null;
+  /** MARKS_WAIT_MS, doubled after each failed statement (Postgres down) up to 5 s. */
+  private markDelay = MARKS_WAIT_MS;
 
   constructor(private readonly ctx: WorkerContext) {}
+
+  get idle(): boolean {
+    return !this.running && this.waiting.size === 0;
+  }
+
+  /** Takes the pending marks of `auctionIds` (all when omitted) and every pending private event's. */
+  private takeMarks(auctionIds?: string[]): Marks {
+    const taken: Marks = { auctions: new Map(), userEventIds: this.marks.userEventIds };
+    this.marks.userEventIds = [];
+    for (const id of auctionIds ?? [...this.marks.auctions.keys()]) {
+      const seq = this.marks.auctions.get(id);
+      if (seq === undefined) continue;
+      taken.auctions.set(id, seq);
+      this.marks.auctions.delete(id);
+    }
+    return taken;
+  }
+
+  /** Puts marks back (new ones, or ones whose statement failed or did not record them). */
+  private keepMarks(m: Marks, auctionIds: Iterable<string> = m.auctions.keys()): void {
+    for (const id of auctionIds) {
+      const seq = m.auctions.get(id)!;
+      if ((this.marks.auctions.get(id) ?? 0) < seq) this.marks.auctions.set(id, seq);
+    }
+    if (this.marks.userEventIds.length + m.userEventIds.length <= MARKS_MAX) this.marks.userEventIds.push(...m.userEventIds);
+    if (!this.markTimer && (this.marks.auctions.size > 0 || this.marks.userEventIds.length > 0)) {
+      this.markTimer = setTimeout(() => {
+        this.markTimer = null;
+        void this.flushMarks();
+      }, this.markDelay);
+      this.markTimer.unref();
+    }
+  }
+
+  /** Records every pending mark with a statement of its own. */
+  async flushMarks(): Promise<void> {
+    const m = this.takeMarks();
+    try {
+      await markPublished(this.ctx.db, m);
+      this.markDelay = MARKS_WAIT_MS;
+    } catch (err) {
+      this.ctx.logger.warn({ err: (err as Error).message }, 'publish marks not recorded; will try again');
+      this.markDelay = Math.min(this.markDelay * 2, 5_000);
+      this.keepMarks(m);
+    }
+  }
+
+  /** Publishes a committed round; its marks wait for a later round (or flushMarks). Failures leave it to the sweeper. */
+  private async publish(outbox: Outbox, userEventIds: string[]): Promise<void> {
+    const { ctx } = this;
+    try {
+      const { marks } = await appendEvents(
+        ctx.db,
+        ctx.redis,
+        ctx.config,
+        outbox.frames.map((f) => ({ auctionId: f.auctionId, seq: f.seq, frame: f })),
+        outbox.user.map((u, i) => ({ id: userEventIds[i]!, userId: u.userId, frame: u.frame })),
+      );
+      this.keepMarks(marks);
+    } catch (err) {
+      ctx.logger.warn({ err: (err as Error).message }, 'publish failed; the sweeper will retry');
+    }
+  }
 
   round(partition: number): Promise<RoundShare> {
     return new Promise((resolve, reject) => {
@@ -236,9 +328,18 @@ class RoundMerger {
     // waits for the publishing of every round it took part in.
     let published = this.published;
     if (ids.length > 0) {
-      const result = await ctx.db.transaction((trx) => applyQueuedMany(trx, ids));
+      const carried = this.takeMarks(ids);
+      let result: Awaited<ReturnType<typeof applyQueuedMany>>;
+      try {
+        result = await ctx.db.transaction((trx) => applyQueuedMany(trx, ids, carried));
+      } catch (err) {
+        this.keepMarks(carried);
+        throw err;
+      }
       // Committed: nothing below may throw before its events are on their way.
-      published = this.published = this.published.then(() => publishOutbox(ctx, result.outbox, result.userEventIds));
+      // Marks of auctions the round locked but did not change were not written.
+      this.keepMarks({ auctions: carried.auctions, userEventIds: [] }, [...carried.auctions.keys()].filter((id) => !result.marked.has(id)));
+      published = this.published = this.published.then(() => this.publish(result.outbox, result.userEventIds));
       for (const id of ids) {
         const p = bidPartition(id);
         applied.set(p, (applied.get(p) ?? 0) + (result.appliedBy.get(id) ?? 0));
@@ -284,6 +385,8 @@ export async function bidDrain(ctx: WorkerContext, data: JobPayloads['bid.drain'
     }
   }
   await published;
+  // Nothing else is running to carry this drain's last marks: record them now.
+  if (merger.idle) await merger.flushMarks();
   return { applied: total };
 }
 
