@@ -15,10 +15,11 @@
  * status line and Content-Length of each answer.
  *
  * Input (argv[2], a JSON file): { url, pathPrefix, rate, seconds, connections,
- *   auctions: string[], skew: 'uniform' | '80/20', tokens: string[] }
+ *   auctions: string[], skew: 'uniform' | '80/20', tokens: string[], amountFrom? }
  */
 import fs from 'node:fs';
 import net from 'node:net';
+import { increment } from '../auction/increments.js';
 
 interface Plan {
   url: string;
@@ -29,6 +30,8 @@ interface Plan {
   auctions: string[];
   skew: 'uniform' | '80/20';
   tokens: string[];
+  /** Each auction's first bid (a run on auctions an earlier run bid on starts above them). */
+  amountFrom?: number;
 }
 
 const plan = JSON.parse(fs.readFileSync(process.argv[2]!, 'utf8')) as Plan;
@@ -53,8 +56,10 @@ const next = new Map<string, number>();
 const requests: Buffer[] = new Array(total);
 for (let i = 0; i < total; i++) {
   const auction = pickAuction();
-  // Mostly rising amounts per auction, so most bids are accepted.
-  const amount = (next.get(auction) ?? 10_000) + 100;
+  // Each auction's bids step up by its increment (the least that can win), so a
+  // bid is accepted unless it overtakes one sent just before it.
+  const prev = next.get(auction);
+  const amount = prev === undefined ? (plan.amountFrom ?? 10_000) : prev + increment(prev);
   next.set(auction, amount);
   const body = JSON.stringify({ amount });
   requests[i] = Buffer.from(
