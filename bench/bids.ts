@@ -81,6 +81,13 @@ async function settle(db: Knex, auctions: string[], since: Date) {
   return { n: Number(r.n), perSecond: Number(r.n) / Number(r.span), p50: Number(r.p50), p99: Number(r.p99), accepted: Number(r.accepted) };
 }
 
+/**
+ * This machine's Postgres runs with autovacuum off; without it every run would
+ * inherit the dead rows and index entries of the runs before it. Vacuumed
+ * between runs (outside their CPU figures), as autovacuum would between bursts.
+ */
+const vacuum = (db: Knex) => db.raw('vacuum analyze');
+
 const pct = (r: { n: number; accepted: number }) => `${fmt((100 * r.accepted) / r.n)}%`;
 
 async function calibrate(db: Knex, redis: Redis) {
@@ -143,6 +150,7 @@ export async function benchBids(): Promise<void> {
     const warmSince = new Date();
     await load({ ...base, rate: HOT_RATE, seconds: 3, auctions: [warm], skew: 'uniform' });
     await settle(db, [warm], warmSince);
+    await vacuum(db);
 
     let since = new Date();
     let cpu = cpuNow();
@@ -150,12 +158,14 @@ export async function benchBids(): Promise<void> {
     if (h) {
       hotResult = await settle(db, [hot], since);
       cpuRows.push(cpuRow(`one hot auction, ${fmt(HOT_RATE)}/s`, cpu, h, hotResult.n));
+      await vacuum(db);
       rows.push(`| one hot auction | ${fmt(HOT_RATE)}/s | ${fmt(hotResult.perSecond)} | ${fmt(hotResult.p50, 1)} / ${fmt(hotResult.p99, 1)} ms | ${pct(hotResult)} | ${h.p50} / ${h.p99} ms | ${h.non2xx + h.errors} / ${h.timeouts} |`);
       since = new Date();
       cpu = cpuNow();
       const e = await load({ ...base, rate: HOT_EASY_RATE, seconds: SECONDS, auctions: [warm], skew: 'uniform' });
       const easy = await settle(db, [warm], since);
       cpuRows.push(cpuRow(`one hot auction, ${fmt(HOT_EASY_RATE)}/s`, cpu, e, easy.n));
+      await vacuum(db);
       rows.push(`| one hot auction | ${fmt(HOT_EASY_RATE)}/s | ${fmt(easy.perSecond)} | ${fmt(easy.p50, 1)} / ${fmt(easy.p99, 1)} ms | ${pct(easy)} | ${e.p50} / ${e.p99} ms | ${e.non2xx + e.errors} / ${e.timeouts} |`);
     }
 
@@ -166,6 +176,7 @@ export async function benchBids(): Promise<void> {
       const m = await load({ ...base, rate, seconds: SECONDS, auctions: many, skew });
       const r = await settle(db, many, since);
       cpuRows.push(cpuRow(`1,000 auctions, ${skew}, ${fmt(rate)}/s`, cpu, m, r.n));
+      await vacuum(db);
       rows.push(`| 1,000 auctions, ${skew} | ${fmt(rate)}/s | ${fmt(r.perSecond)} | ${fmt(r.p50, 1)} / ${fmt(r.p99, 1)} ms | ${pct(r)} | ${m.p50} / ${m.p99} ms | ${m.non2xx + m.errors} / ${m.timeouts} |`);
     }
   } finally {
