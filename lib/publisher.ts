@@ -87,7 +87,8 @@ export interface Marks {
 }
 
 /**
- * Appends events to Redis; returns what to mark published. All streams' appends
+ * Appends events to Redis; returns what to mark published, and the auctions that
+ * failed (their events stay unmarked for the sweeper). All streams' appends
  * and the private events go in one pipeline (one round trip however many
  * auctions a drain round touched); a stream with a gap is then filled from the
  * outbox.
@@ -98,9 +99,9 @@ export async function appendEvents(
   config: Config,
   auctionFrames: { auctionId: string; seq: number; frame: unknown }[],
   userFrames: { id: string; userId: string; frame: unknown }[],
-): Promise<{ published: Published; marks: Marks }> {
+): Promise<{ published: Published; marks: Marks; failures: Error[] }> {
   const marks: Marks = { auctions: new Map(), userEventIds: userFrames.map((e) => e.id) };
-  if (auctionFrames.length === 0 && userFrames.length === 0) return { published: { auctionEvents: 0, userEvents: 0 }, marks };
+  if (auctionFrames.length === 0 && userFrames.length === 0) return { published: { auctionEvents: 0, userEvents: 0 }, marks, failures: [] };
   const byAuction = new Map<string, Frame[]>();
   for (const e of auctionFrames) {
     const list = byAuction.get(e.auctionId) ?? [];
@@ -120,17 +121,24 @@ export async function appendEvents(
   const replies = (await pipe.exec()) ?? [];
   for (const [err] of replies) if (err) throw err;
   let appended = 0;
+  // One auction whose gap cannot be filled must not keep the others (and the
+  // private events) from being marked: its failure is reported, not thrown.
+  const failures: Error[] = [];
   await Promise.all(
     auctions.map(async ([auctionId, frames], i) => {
-      let [added, last] = replies[i]![1] as AppendReply;
-      if (added === -1) {
-        ({ added, last } = await fillGap(db, redis, auctionStream(config.redis.prefix, auctionId), maxlen, auctionId, last, frames[frames.length - 1]!.seq));
+      try {
+        let [added, last] = replies[i]![1] as AppendReply;
+        if (added === -1) {
+          ({ added, last } = await fillGap(db, redis, auctionStream(config.redis.prefix, auctionId), maxlen, auctionId, last, frames[frames.length - 1]!.seq));
+        }
+        appended += added;
+        marks.auctions.set(auctionId, last);
+      } catch (err) {
+        failures.push(err as Error);
       }
-      appended += added;
-      marks.auctions.set(auctionId, last);
     }),
   );
-  return { published: { auctionEvents: appended, userEvents: userFrames.length }, marks };
+  return { published: { auctionEvents: appended, userEvents: userFrames.length }, marks, failures };
 }
 
 /**
@@ -165,8 +173,9 @@ export async function publishEvents(
   auctionFrames: { auctionId: string; seq: number; frame: unknown }[],
   userFrames: { id: string; userId: string; frame: unknown }[],
 ): Promise<Published> {
-  const { published, marks } = await appendEvents(db, redis, config, auctionFrames, userFrames);
+  const { published, marks, failures } = await appendEvents(db, redis, config, auctionFrames, userFrames);
   await markPublished(db, marks);
+  if (failures.length > 0) throw failures[0];
   return published;
 }
 

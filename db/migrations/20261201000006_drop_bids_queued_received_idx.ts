@@ -6,8 +6,12 @@ import type { Knex } from 'knex';
  * in-flight bids are queued, so the set is small, and the index on received_at
  * cost every bid one more index entry at intake for nothing else.
  */
+// Concurrently (outside a transaction): a plain DROP INDEX locks bids and would
+// stall the intake behind any long transaction while it waits.
+export const config = { transaction: false };
+
 export async function up(knex: Knex): Promise<void> {
-  await knex.raw('drop index if exists bids_queued_received_idx');
+  await knex.raw('drop index concurrently if exists bids_queued_received_idx');
 }
 
 export async function down(knex: Knex): Promise<void> {

@@ -9,6 +9,7 @@ import { bid, liveAuction, makeAuction } from '../helpers/auctions.js';
 import { applyQueued, bidDrain, closeIfDue, publishOutbox } from '../../workers/handlers/bid-drain.js';
 import { endEarlyTx } from '../../db/operations/lifecycle.js';
 import { auctionStream } from '../../queues/streams.js';
+import { publishEvents } from '../../lib/publisher.js';
 
 const system = useSystem(test);
 
@@ -124,4 +125,35 @@ test('an empty stream (Redis wiped, or a first publish out of order) gets the au
   const entries = await sys.redis.xrange(stream, '-', '+');
   t.deepEqual(entries.map(([id]) => id), ['1-0', '2-0'], 'auction.started is back, before the bid');
   t.is(JSON.parse(entries[0]![1][1]!).type, 'auction.started');
+});
+
+test('an auction whose gap cannot be filled does not keep the others, or private events, from being marked published', async (t) => {
+  const sys = system();
+  const seller = await registerUser(sys, 'seller');
+  const u = await registerUser(sys);
+  const [a, b] = [await liveAuction(sys, seller), await liveAuction(sys, seller)];
+  // A's stream ends at seq 1 and its outbox lacks seq 2: offering seq 5 leaves a gap
+  // that filling (seq 3 and 4 from the outbox) cannot close.
+  await sys.db('auctions').where({ id: a.id }).update({ seq: 5 });
+  await sys.db('auction_events').insert([3, 4, 5].map((seq) => ({ auction_id: a.id, seq, type: 'bid.placed', payload: { type: 'bid.placed', auctionId: a.id, seq } })));
+  await sys.db('auctions').where({ id: b.id }).update({ seq: 2 });
+  await sys.db('auction_events').insert({ auction_id: b.id, seq: 2, type: 'bid.placed', payload: { type: 'bid.placed', auctionId: b.id, seq: 2 } });
+  const [ue] = await sys.db('user_events').insert({ user_id: u.id, type: 'bid.ack', payload: { type: 'bid.ack' } }).returning('id');
+  await t.throwsAsync(
+    publishEvents(
+      sys.db,
+      sys.redis,
+      sys.config,
+      [
+        { auctionId: a.id, seq: 5, frame: { type: 'bid.placed', auctionId: a.id, seq: 5 } },
+        { auctionId: b.id, seq: 2, frame: { type: 'bid.placed', auctionId: b.id, seq: 2 } },
+      ],
+      [{ id: String(ue.id), userId: u.id, frame: { type: 'bid.ack' } }],
+    ),
+    { message: /outbox gap/ },
+  );
+  t.is(Number((await sys.db('auctions').where({ id: b.id }).first()).published_seq), 2, 'the other auction is marked');
+  t.is(Number((await sys.db('auctions').where({ id: a.id }).first()).published_seq), 1, 'the broken one is not');
+  t.truthy((await sys.db('user_events').where({ id: ue.id }).first()).published_at, 'the private event is marked');
+  t.deepEqual((await sys.redis.xrange(auctionStream(sys.config.redis.prefix, b.id), '-', '+')).map(([id]) => id), ['1-0', '2-0']);
 });

@@ -267,7 +267,7 @@ class RoundMerger {
   private async publish(outbox: Outbox, userEventIds: string[]): Promise<void> {
     const { ctx } = this;
     try {
-      const { marks } = await appendEvents(
+      const { marks, failures } = await appendEvents(
         ctx.db,
         ctx.redis,
         ctx.config,
@@ -275,6 +275,7 @@ class RoundMerger {
         outbox.user.map((u, i) => ({ id: userEventIds[i]!, userId: u.userId, frame: u.frame })),
       );
       this.keepMarks(marks);
+      for (const err of failures) ctx.logger.warn({ err: err.message }, 'publish failed; the sweeper will retry');
     } catch (err) {
       ctx.logger.warn({ err: (err as Error).message }, 'publish failed; the sweeper will retry');
     }
