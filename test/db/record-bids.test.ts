@@ -11,6 +11,7 @@ import { createDb, type Knex } from '../../db/client.js';
 import { recordBidsMany, type IntakeItem } from '../../db/operations/auctions.js';
 import { createTestDatabase } from '../helpers/db.js';
 import { testConfig } from '../helpers/config.js';
+import { insertLiveAuctions } from '../helpers/auctions.js';
 
 let db: Knex;
 let drop: () => Promise<void>;
@@ -24,28 +25,7 @@ test.before(async () => {
   const [seller] = await db('users').insert({ email: 's@rb', name: 'S', role: 'seller', password_hash: 'x' }).returning('id');
   const [buyer] = await db('users').insert({ email: 'b@rb', name: 'B', role: 'buyer', password_hash: 'x' }).returning('id');
   bidder = buyer.id;
-  const [cat] = await db('categories').insert({ name: 'RB', slug: 'rb' }).returning('id');
-  const products = await db('products')
-    .insert(Array.from({ length: 6 }, (_, i) => ({ seller_id: seller.id, category_id: cat.id, title: `Lot ${i}`, price: 100 })))
-    .returning('id');
-  const rows = await db('auctions')
-    .insert(
-      products.map((p: { id: string }) => ({
-        seller_id: seller.id,
-        product_id: p.id,
-        title: 'Lot',
-        status: 'live',
-        starting_price: 100,
-        current_price: 100,
-        duration_seconds: 3600,
-        starts_at: db.fn.now(),
-        ends_at: db.raw("now() + interval '1 hour'"),
-        soft_close_seconds: 0,
-      })),
-    )
-    .returning('id');
-  auctions = rows.map((r: { id: string }) => r.id);
-  await db('auction_counters').insert(auctions.map((id) => ({ auction_id: id })));
+  auctions = await insertLiveAuctions(db, seller.id, 6);
 });
 
 test.after.always(async () => {

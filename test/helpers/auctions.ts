@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import type { Knex } from 'knex';
 import type { System, TestUser } from './system.js';
 import { makeCategory, makeProduct } from './catalog.js';
 
@@ -9,6 +11,38 @@ export async function waitFor<T>(fn: () => Promise<T | undefined | null | false>
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+/**
+ * `n` live auctions of `sellerId` (an hour long, no soft close, each of its own
+ * product) with their receipt counters, inserted directly, for tests that need
+ * many at once. Returns their ids.
+ */
+export async function insertLiveAuctions(db: Knex, sellerId: string, n: number): Promise<string[]> {
+  const slug = `lots-${randomBytes(4).toString('hex')}`;
+  const [cat] = await db('categories').insert({ name: slug, slug }).returning('id');
+  const products = await db('products')
+    .insert(Array.from({ length: n }, (_, i) => ({ seller_id: sellerId, category_id: cat.id, title: `Lot ${i}`, price: 100 })))
+    .returning('id');
+  const rows = await db('auctions')
+    .insert(
+      products.map((p: { id: string }) => ({
+        seller_id: sellerId,
+        product_id: p.id,
+        title: 'Lot',
+        status: 'live',
+        starting_price: 100,
+        current_price: 100,
+        duration_seconds: 3600,
+        starts_at: db.fn.now(),
+        ends_at: db.raw("now() + interval '1 hour'"),
+        soft_close_seconds: 0,
+      })),
+    )
+    .returning('id');
+  const ids = rows.map((r: { id: string }) => r.id as string);
+  await db('auction_counters').insert(ids.map((id) => ({ auction_id: id })));
+  return ids;
 }
 
 /** A product of `seller` and a scheduled auction of it (API.md defaults unless given). */

@@ -6,7 +6,7 @@
  */
 import test from 'ava';
 import { registerUser, useSystem } from '../helpers/system.js';
-import { bid, waitFor } from '../helpers/auctions.js';
+import { bid, insertLiveAuctions, waitFor } from '../helpers/auctions.js';
 import { bidDrain } from '../../workers/handlers/bid-drain.js';
 import { BID_PARTITIONS, bidPartition } from '../../queues/names.js';
 
@@ -17,28 +17,7 @@ test.serial('concurrent drains of every partition apply every bid once, in recei
   const sys = system();
   const seller = await registerUser(sys, 'seller');
   const bidders = [await registerUser(sys), await registerUser(sys)];
-  const [cat] = await sys.db('categories').insert({ name: 'Rounds', slug: 'rounds' }).returning('id');
-  const products = await sys.db('products')
-    .insert(Array.from({ length: 400 }, (_, i) => ({ seller_id: seller.id, category_id: cat.id, title: `Lot ${i}`, price: 100 })))
-    .returning('id');
-  const auctions = await sys.db('auctions')
-    .insert(
-      products.map((p: { id: string }) => ({
-        seller_id: seller.id,
-        product_id: p.id,
-        title: 'Lot',
-        status: 'live',
-        starting_price: 100,
-        current_price: 100,
-        duration_seconds: 3600,
-        starts_at: sys.db.fn.now(),
-        ends_at: sys.db.raw("now() + interval '1 hour'"),
-        soft_close_seconds: 0,
-      })),
-    )
-    .returning('id');
-  const ids = auctions.map((a: { id: string }) => a.id as string);
-  await sys.db('auction_counters').insert(ids.map((id) => ({ auction_id: id })));
+  const ids = await insertLiveAuctions(sys.db, seller.id, 400);
   // Partition 0's bids are recorded last, so a look over all partitions, oldest
   // first and cut at 200 auctions, leaves it out entirely.
   const late = ids.filter((id) => bidPartition(id) === 0);
