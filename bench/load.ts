@@ -76,7 +76,6 @@ interface Conn {
   buf: Buffer;
 }
 const idle: Conn[] = [];
-const backlog: number[] = []; // due times of requests waiting for a connection
 const latencies = new Float64Array(total);
 let answered = 0;
 let sent = 0;
@@ -140,44 +139,34 @@ function onData(conn: Conn, chunk: Buffer): void {
   }
 }
 
-function send(conn: Conn, due: number, i: number): void {
-  conn.busy = true;
-  conn.due = due;
-  sent++;
-  conn.socket.write(requests[i]!);
-}
-
-let issued = 0; // requests handed to a connection or the backlog
+// Requests go out in order: those from `sent` up to `due` are due and waiting for a connection.
+let due = 0;
 let finished = false;
-const backlogIndex: number[] = [];
+let start = 0;
+let interval = 0;
 
+/** Sends the next due request on `conn`, or keeps `conn` idle when none is waiting. */
 function release(conn: Conn): void {
-  const due = backlog.shift();
-  if (due !== undefined) send(conn, due, backlogIndex.shift()!);
-  else idle.push(conn);
+  if (sent >= due) {
+    idle.push(conn);
+    return;
+  }
+  conn.busy = true;
+  conn.due = start + sent * interval;
+  conn.socket.write(requests[sent++]!);
 }
 
 const conns = await Promise.all(Array.from({ length: plan.connections }, connect));
 idle.push(...conns);
 
 const cpuBefore = process.cpuUsage();
-const start = performance.now();
-const interval = 1000 / plan.rate;
+start = performance.now();
+interval = 1000 / plan.rate;
 await new Promise<void>((resolve) => {
   const tick = () => {
-    const now = performance.now();
-    const dueCount = Math.min(total, Math.floor((now - start) / interval) + 1);
-    while (issued < dueCount) {
-      const due = start + issued * interval;
-      const conn = idle.pop();
-      if (conn) send(conn, due, issued);
-      else {
-        backlog.push(due);
-        backlogIndex.push(issued);
-      }
-      issued++;
-    }
-    if (issued < total) setTimeout(tick, 1);
+    due = Math.min(total, Math.floor((performance.now() - start) / interval) + 1);
+    while (sent < due && idle.length > 0) release(idle.pop()!);
+    if (due < total) setTimeout(tick, 1);
     else resolve();
   };
   tick();
