@@ -165,16 +165,10 @@ export async function markPublished(db: Knex, marks: Marks): Promise<void> {
   );
 }
 
-/** Appends events and marks them published (see appendEvents, markPublished). */
-export async function publishEvents(
-  db: Knex,
-  redis: Redis,
-  config: Config,
-  auctionFrames: { auctionId: string; seq: number; frame: unknown }[],
-  userFrames: { id: string; userId: string; frame: unknown }[],
-): Promise<Published> {
-  const { published, marks, failures } = await appendEvents(db, redis, config, auctionFrames, userFrames);
-  await markPublished(db, marks);
+/** Appends events and marks them published (see appendEvents, markPublished); throws the first failure after marking the rest. */
+export async function publishEvents(...args: Parameters<typeof appendEvents>): Promise<Published> {
+  const { published, marks, failures } = await appendEvents(...args);
+  await markPublished(args[0], marks);
   if (failures.length > 0) throw failures[0];
   return published;
 }

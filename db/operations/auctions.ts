@@ -176,43 +176,6 @@ export interface IntakeItem {
   idempotencyKey: string | null;
 }
 
-/**
- * Records a batch of one auction's bids in a single autocommit statement: the
- * counter row is bumped (and locked until commit), the bids get consecutive
- * receipt numbers in batch order and the database clock as receipt time. Bids
- * whose (bidder, Idempotency-Key) exists already are not inserted. Returns the
- * inserted ids and the highest receipt number, or null when the auction does not exist.
- */
-export async function recordBids(db: Knex, auctionId: string, items: IntakeItem[]): Promise<{ ids: Set<string>; upTo: number } | null> {
-  const { rows } = await db.raw(
-    `with c as (
-       update auction_counters set receipts = receipts + ? where auction_id = ? returning receipts
-     ), ins as (
-       insert into bids (id, auction_id, bidder_id, kind, amount, receipt_no, received_at, idempotency_key, partition)
-       select v.id, ?, v.bidder_id, v.kind, v.amount, c.receipts - ? + v.ord, clock_timestamp(), v.idem, ?
-       from c, unnest(?::uuid[], ?::uuid[], ?::text[], ?::bigint[], ?::int[], ?::text[]) as v(id, bidder_id, kind, amount, ord, idem)
-       on conflict (bidder_id, idempotency_key) where idempotency_key is not null do nothing
-       returning id, receipt_no
-     )
-     select (select count(*) from c) as found, coalesce(array_agg(ins.id), '{}') as ids, coalesce(max(ins.receipt_no), 0) as up_to from ins`,
-    bindings(
-      items.length,
-      auctionId,
-      auctionId,
-      items.length,
-      bidPartition(auctionId),
-      items.map((i) => i.id),
-      items.map((i) => i.bidderId),
-      items.map((i) => i.kind),
-      items.map((i) => i.amount),
-      items.map((_, n) => n + 1),
-      items.map((i) => i.idempotencyKey),
-    ),
-  );
-  if (Number(rows[0].found) === 0) return null;
-  return { ids: new Set(rows[0].ids as string[]), upTo: Number(rows[0].up_to) };
-}
-
 export async function findBidByIdempotencyKey(db: Knex, bidderId: string, key: string): Promise<BidRow | undefined> {
   return db<BidRow>('bids').where({ bidder_id: bidderId, idempotency_key: key }).first();
 }
@@ -352,17 +315,20 @@ export function changedProxies(before: Proxy[], after: Proxy[]): Proxy[] {
 }
 
 /**
- * Records the bids of several auctions in one statement (one round trip, no
- * BEGIN/COMMIT): their receipt counters are locked in auction-id order first (so
- * two edges recording overlapping sets cannot deadlock), then bumped, and the
- * bids inserted with consecutive receipt numbers per auction, in the given
- * order. Returns, per auction found, the inserted ids and highest receipt number.
+ * Records the bids of one or several auctions in one autocommit statement (one
+ * round trip): their receipt counters are locked in auction-id order first (so
+ * two edges recording overlapping sets cannot deadlock), then bumped (locked
+ * until commit, so the order of commits is the order of receipt numbers), and
+ * the bids inserted with consecutive receipt numbers per auction, in the given
+ * order, with the database clock as receipt time. Bids whose (bidder,
+ * Idempotency-Key) exists already are not inserted. Returns, per auction found,
+ * the inserted ids and highest receipt number; unknown auctions are absent.
  *
  * The order of the locks: `l` sorts and locks the counters, and the update
  * reads `l` whole through `array(...)`, an init plan run before the update's
  * scan starts, so every lock is taken in id order before any row is updated.
  */
-export async function recordBidsMany(db: Knex, groups: { auctionId: string; items: IntakeItem[] }[]): Promise<Map<string, { ids: Set<string>; upTo: number }>> {
+export async function recordBids(db: Knex, groups: { auctionId: string; items: IntakeItem[] }[]): Promise<Map<string, { ids: Set<string>; upTo: number }>> {
   const rows = groups.flatMap((g) => g.items.map((item, i) => ({ g, item, ord: i + 1 })));
   const { rows: found } = await db.raw(
     `with v as (

@@ -1,5 +1,5 @@
 /**
- * The edge's group write of several auctions' bids (recordBidsMany): one
+ * The edge's group write of several auctions' bids (recordBids): one
  * statement that locks the receipt counters in id order, numbers each auction's
  * bids consecutively in the given order, skips idempotency replays and reports
  * unknown auctions as absent. Two edges writing overlapping auctions in opposite
@@ -8,7 +8,7 @@
 import test from 'ava';
 import { randomUUID } from 'node:crypto';
 import { createDb, type Knex } from '../../db/client.js';
-import { recordBidsMany, type IntakeItem } from '../../db/operations/auctions.js';
+import { recordBids, type IntakeItem } from '../../db/operations/auctions.js';
 import { createTestDatabase } from '../helpers/db.js';
 import { testConfig } from '../helpers/config.js';
 import { insertLiveAuctions } from '../helpers/auctions.js';
@@ -39,7 +39,7 @@ test.serial('numbers each auction’s bids in the order given, skips replays, le
   const [a, b] = auctions as [string, string];
   const unknown = randomUUID();
   const first = [item(100), item(200, 'k-1'), item(300)];
-  const out = await recordBidsMany(db, [
+  const out = await recordBids(db, [
     { auctionId: b, items: [item(150)] },
     { auctionId: unknown, items: [item(1)] },
     { auctionId: a, items: first },
@@ -55,7 +55,7 @@ test.serial('numbers each auction’s bids in the order given, skips replays, le
   t.is((await db('bids').where({ auction_id: unknown }).count<{ count: string }[]>('* as count'))[0]!.count, '0');
 
   // A replay of k-1 is not inserted again; the auction is still reported, with nothing new.
-  const again = await recordBidsMany(db, [
+  const again = await recordBids(db, [
     { auctionId: a, items: [item(200, 'k-1')] },
     { auctionId: b, items: [item(250)] },
   ]);
@@ -70,7 +70,7 @@ test.serial('writers locking overlapping auctions in opposite orders neither dea
   const writes: Promise<unknown>[] = [];
   for (let round = 0; round < 40; round++) {
     const order = round % 2 === 0 ? set : [...set].reverse();
-    writes.push(recordBidsMany(db, order.map((auctionId) => ({ auctionId, items: [item(100 + round), item(200 + round)] }))));
+    writes.push(recordBids(db, order.map((auctionId) => ({ auctionId, items: [item(100 + round), item(200 + round)] }))));
   }
   const results = await Promise.allSettled(writes);
   t.deepEqual(
@@ -91,7 +91,7 @@ test.serial('a writer blocked on its lowest auction holds no lock on its others 
   const holder = await db.transaction();
   await holder.raw('select 1 from auction_counters where auction_id = ? for update', [lowest]);
   // Given in reverse id order: a writer that locked as it went would hold the others first.
-  const write = recordBidsMany(
+  const write = recordBids(
     db,
     [...sorted].reverse().map((auctionId) => ({ auctionId, items: [item(999)] })),
   );

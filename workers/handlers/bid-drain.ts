@@ -30,7 +30,7 @@ import {
 } from '../../db/operations/auctions.js';
 import type { AuctionRow } from '../../db/tables.js';
 import type { Proxy } from '../../auction/engine.js';
-import { appendEvents, markPublished, publishEvents, type Marks } from '../../lib/publisher.js';
+import { appendEvents, markPublished, type Marks } from '../../lib/publisher.js';
 import type { JobPayloads } from '../../queues/jobs.js';
 import { bidPartition, bidQueueFor } from '../../queues/names.js';
 import type { WorkerContext } from '../context.js';
@@ -164,18 +164,35 @@ export async function applyQueued(trx: Knex.Transaction, row: AuctionRow, close:
   };
 }
 
-/** Publishes a committed drain's outbox; failures leave it to the sweeper. */
-export async function publishOutbox(ctx: WorkerContext, outbox: Outbox, userEventIds: string[]): Promise<void> {
+/**
+ * Appends a committed drain's outbox to Redis and returns what to mark published.
+ * Failures are logged, never thrown: what was not appended stays unmarked, and
+ * the sweeper publishes it.
+ */
+async function appendOutbox(ctx: WorkerContext, outbox: Outbox, userEventIds: string[]): Promise<Marks> {
   try {
-    await publishEvents(
+    const { marks, failures } = await appendEvents(
       ctx.db,
       ctx.redis,
       ctx.config,
       outbox.frames.map((f) => ({ auctionId: f.auctionId, seq: f.seq, frame: f })),
       outbox.user.map((u, i) => ({ id: userEventIds[i]!, userId: u.userId, frame: u.frame })),
     );
+    for (const err of failures) ctx.logger.warn({ err: err.message }, 'publish failed; the sweeper will retry');
+    return marks;
   } catch (err) {
     ctx.logger.warn({ err: (err as Error).message }, 'publish failed; the sweeper will retry');
+    return { auctions: new Map(), userEventIds: [] };
+  }
+}
+
+/** Publishes a committed drain's outbox and marks it published; failures leave it to the sweeper. */
+export async function publishOutbox(ctx: WorkerContext, outbox: Outbox, userEventIds: string[]): Promise<void> {
+  const marks = await appendOutbox(ctx, outbox, userEventIds);
+  try {
+    await markPublished(ctx.db, marks);
+  } catch (err) {
+    ctx.logger.warn({ err: (err as Error).message }, 'publish marks not recorded; the sweeper will publish again');
   }
 }
 
@@ -263,23 +280,6 @@ class RoundMerger {
     }
   }
 
-  /** Publishes a committed round; its marks wait for a later round (or flushMarks). Failures leave it to the sweeper. */
-  private async publish(outbox: Outbox, userEventIds: string[]): Promise<void> {
-    const { ctx } = this;
-    try {
-      const { marks, failures } = await appendEvents(
-        ctx.db,
-        ctx.redis,
-        ctx.config,
-        outbox.frames.map((f) => ({ auctionId: f.auctionId, seq: f.seq, frame: f })),
-        outbox.user.map((u, i) => ({ id: userEventIds[i]!, userId: u.userId, frame: u.frame })),
-      );
-      this.keepMarks(marks);
-      for (const err of failures) ctx.logger.warn({ err: err.message }, 'publish failed; the sweeper will retry');
-    } catch (err) {
-      ctx.logger.warn({ err: (err as Error).message }, 'publish failed; the sweeper will retry');
-    }
-  }
 
   round(partition: number): Promise<RoundShare> {
     return new Promise((resolve, reject) => {
@@ -340,7 +340,8 @@ class RoundMerger {
       // Committed: nothing below may throw before its events are on their way.
       // Marks of auctions the round locked but did not change were not written.
       this.keepMarks({ auctions: carried.auctions, userEventIds: [] }, [...carried.auctions.keys()].filter((id) => !result.marked.has(id)));
-      published = this.published = this.published.then(() => this.publish(result.outbox, result.userEventIds));
+      // Its marks wait for a later round (or flushMarks).
+      published = this.published = this.published.then(async () => this.keepMarks(await appendOutbox(ctx, result.outbox, result.userEventIds)));
       for (const id of ids) {
         const p = bidPartition(id);
         applied.set(p, (applied.get(p) ?? 0) + (result.appliedBy.get(id) ?? 0));

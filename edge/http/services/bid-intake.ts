@@ -5,14 +5,14 @@
  *
  * - One auction's bids are never in two writes at once, so this edge's receipt
  *   order for an auction is the order it received them.
- * - A write takes the pending bids of up to MAX_AUCTIONS auctions: one
- *   statement for a single auction, one transaction (counters locked in id
- *   order) for several. Up to MAX_WRITES writes run at once.
+ * - A write takes the pending bids of up to MAX_AUCTIONS auctions, in one
+ *   statement (counters locked in id order, see recordBids). Up to MAX_WRITES
+ *   writes run at once.
  * - After a write commits, the drain of each bid partition touched is woken
  *   (a job is added unless one is pending, see Producer.wakeDrain).
  */
 import type { IntakeItem } from '../../../db/operations/auctions.js';
-import { recordBids, recordBidsMany } from '../../../db/operations/auctions.js';
+import { recordBids } from '../../../db/operations/auctions.js';
 import type { JobPayloads } from '../../../queues/jobs.js';
 import { bidPartition } from '../../../queues/names.js';
 import type { EdgeDeps } from '../deps.js';
@@ -87,14 +87,7 @@ export class BidIntake {
   /** Records `take`; calls `release` once the write has committed (its wake-up may still run). */
   private async write(take: [string, Pending[]][], release: () => void): Promise<void> {
     try {
-      let results: Map<string, { ids: Set<string>; upTo: number }>;
-      if (take.length === 1) {
-        const [auctionId, group] = take[0]!;
-        const r = await recordBids(this.deps.db, auctionId, group.map((p) => p.item));
-        results = new Map(r ? [[auctionId, r]] : []);
-      } else {
-        results = await recordBidsMany(this.deps.db, take.map(([auctionId, group]) => ({ auctionId, items: group.map((p) => p.item) })));
-      }
+      const results = await recordBids(this.deps.db, take.map(([auctionId, group]) => ({ auctionId, items: group.map((p) => p.item) })));
       this.deps.metrics.bidGroup.observe(take.reduce((n, [, g]) => n + g.length, 0));
       // The next bids of these auctions may be recorded while this wake-up is enqueued.
       release();
