@@ -152,32 +152,25 @@ export async function benchBids(): Promise<void> {
     await settle(db, [warm], warmSince);
     await vacuum(db);
 
-    let since = new Date();
-    let cpu = cpuNow();
-    const h = process.env.BENCH_SKIP_HOT ? null : await load({ ...base, rate: HOT_RATE, seconds: SECONDS, auctions: [hot], skew: 'uniform' });
-    if (h) {
-      hotResult = await settle(db, [hot], since);
-      cpuRows.push(cpuRow(`one hot auction, ${fmt(HOT_RATE)}/s`, cpu, h, hotResult.n));
-      await vacuum(db);
-      rows.push(`| one hot auction | ${fmt(HOT_RATE)}/s | ${fmt(hotResult.perSecond)} | ${fmt(hotResult.p50, 1)} / ${fmt(hotResult.p99, 1)} ms | ${pct(hotResult)} | ${h.p50} / ${h.p99} ms | ${h.non2xx + h.errors} / ${h.timeouts} |`);
-      since = new Date();
-      cpu = cpuNow();
-      const e = await load({ ...base, rate: HOT_EASY_RATE, seconds: SECONDS, auctions: [warm], skew: 'uniform' });
-      const easy = await settle(db, [warm], since);
-      cpuRows.push(cpuRow(`one hot auction, ${fmt(HOT_EASY_RATE)}/s`, cpu, e, easy.n));
-      await vacuum(db);
-      rows.push(`| one hot auction | ${fmt(HOT_EASY_RATE)}/s | ${fmt(easy.perSecond)} | ${fmt(easy.p50, 1)} / ${fmt(easy.p99, 1)} ms | ${pct(easy)} | ${e.p50} / ${e.p99} ms | ${e.non2xx + e.errors} / ${e.timeouts} |`);
-    }
-
-    const manyRuns = [['uniform', MANY_RATE], ['80/20', MANY_RATE], ['uniform', MANY_EASY_RATE]] as const;
-    for (const [skew, rate] of process.env.BENCH_ONLY_HOT ? [] : manyRuns) {
-      since = new Date();
+    // One measured run: offered load, settle, CPU per bid, vacuum, a table row.
+    const measure = async (label: string, rate: number, auctions: string[], skew: 'uniform' | '80/20') => {
+      const since = new Date();
       const cpu = cpuNow();
-      const m = await load({ ...base, rate, seconds: SECONDS, auctions: many, skew });
-      const r = await settle(db, many, since);
-      cpuRows.push(cpuRow(`1,000 auctions, ${skew}, ${fmt(rate)}/s`, cpu, m, r.n));
+      const l = await load({ ...base, rate, seconds: SECONDS, auctions, skew });
+      const r = await settle(db, auctions, since);
+      cpuRows.push(cpuRow(`${label}, ${fmt(rate)}/s`, cpu, l, r.n));
       await vacuum(db);
-      rows.push(`| 1,000 auctions, ${skew} | ${fmt(rate)}/s | ${fmt(r.perSecond)} | ${fmt(r.p50, 1)} / ${fmt(r.p99, 1)} ms | ${pct(r)} | ${m.p50} / ${m.p99} ms | ${m.non2xx + m.errors} / ${m.timeouts} |`);
+      rows.push(`| ${label} | ${fmt(rate)}/s | ${fmt(r.perSecond)} | ${fmt(r.p50, 1)} / ${fmt(r.p99, 1)} ms | ${pct(r)} | ${l.p50} / ${l.p99} ms | ${l.non2xx + l.errors} / ${l.timeouts} |`);
+      return r;
+    };
+    if (!process.env.BENCH_SKIP_HOT) {
+      hotResult = await measure('one hot auction', HOT_RATE, [hot], 'uniform');
+      await measure('one hot auction', HOT_EASY_RATE, [warm], 'uniform');
+    }
+    if (!process.env.BENCH_ONLY_HOT) {
+      await measure('1,000 auctions, uniform', MANY_RATE, many, 'uniform');
+      await measure('1,000 auctions, 80/20', MANY_RATE, many, '80/20');
+      await measure('1,000 auctions, uniform', MANY_EASY_RATE, many, 'uniform');
     }
   } finally {
     await Promise.all([stop(edge), ...workers.map(stop)]);
