@@ -182,23 +182,32 @@ export async function publishEvents(...args: Parameters<typeof appendEvents>): P
  * An auction's older events have lower seqs, so what is sent is usually a
  * prefix of what is missing (rounds in two processes can start in one order
  * and commit in the other: a gap that leaves is filled from the outbox).
+ *
+ * The auctions behind are those with an event above the mark past the grace period, and
+ * each gets an equal share of `limit`, so one deep backlog (a stream lost with
+ * thousands of events) cannot take every sweep from the others.
  */
 export async function publishBacklog(db: Knex, redis: Redis, config: Config, graceMs = 2_000, limit = 1_000): Promise<Published> {
   // Per auction behind in its mark, its events above the mark (an index range each):
   // a plain join here was planned as a merge join over the whole outbox (380 ms
   // at 130,000 events, every second).
   const { rows: auctionRows } = await db.raw(
-    `select a.id as auction_id, e.seq, e.payload
-     from auctions a
+    `with behind as materialized (
+       select a.id, a.published_seq from auctions a
+       where a.published_seq < a.seq and exists (
+         select 1 from auction_events e
+         where e.auction_id = a.id and e.seq > a.published_seq and e.created_at < clock_timestamp() - make_interval(secs => ?))
+     ), share as (select ceil(?::numeric / greatest(count(*), 1))::int as n from behind)
+     select b.id as auction_id, e.seq, e.payload
+     from behind b
      cross join lateral (
        select seq, payload from auction_events e
-       where e.auction_id = a.id and e.seq > a.published_seq
+       where e.auction_id = b.id and e.seq > b.published_seq
          and e.created_at < clock_timestamp() - make_interval(secs => ?)
-       order by seq limit ?
+       order by seq limit (select n from share)
      ) e
-     where a.published_seq < a.seq
-     order by a.id, e.seq limit ?`,
-    [graceMs / 1000, limit, limit],
+     order by b.id, e.seq limit ?`,
+    [graceMs / 1000, limit, graceMs / 1000, limit],
   );
   // The partial index of unpublished private events churns (every event enters and
   // leaves it) and keeps dead entries until a vacuum. An index scan marks those it
