@@ -183,9 +183,13 @@ export async function publishEvents(...args: Parameters<typeof appendEvents>): P
  * prefix of what is missing (rounds in two processes can start in one order
  * and commit in the other: a gap that leaves is filled from the outbox).
  *
- * The auctions behind are those with an event above the mark past the grace period, and
- * each gets an equal share of `limit`, so one deep backlog (a stream lost with
- * thousands of events) cannot take every sweep from the others.
+ * The auctions behind are those with an event above the mark past the grace
+ * period. They take turns: every auction's first event, then every auction's
+ * second, and so on until `limit` (those waiting longest first within a turn),
+ * so one deep backlog (a stream lost with thousands of events) cannot hold the
+ * others back, and what small backlogs leave of the budget goes to the deep ones.
+ * Each auction reads at most four fair shares (limit / auctions behind) of its
+ * backlog per sweep, which bounds the rows sorted.
  */
 export async function publishBacklog(db: Knex, redis: Redis, config: Config, graceMs = 2_000, limit = 1_000): Promise<Published> {
   // Per auction behind in its mark, its events above the mark (an index range each):
@@ -197,17 +201,20 @@ export async function publishBacklog(db: Knex, redis: Redis, config: Config, gra
        where a.published_seq < a.seq and exists (
          select 1 from auction_events e
          where e.auction_id = a.id and e.seq > a.published_seq and e.created_at < clock_timestamp() - make_interval(secs => ?))
-     ), share as (select ceil(?::numeric / greatest(count(*), 1))::int as n from behind)
+     ), reads as (select least(?, 4 * ceil(?::numeric / greatest(count(*), 1)))::int as n from behind)
      select b.id as auction_id, e.seq, e.payload
      from behind b
      cross join lateral (
-       select seq, payload from auction_events e
-       where e.auction_id = b.id and e.seq > b.published_seq
-         and e.created_at < clock_timestamp() - make_interval(secs => ?)
-       order by seq limit (select n from share)
+       select seq, payload, row_number() over (order by seq) as turn, first_value(created_at) over (order by seq) as waiting_since
+       from (
+         select seq, payload, created_at from auction_events e
+         where e.auction_id = b.id and e.seq > b.published_seq
+           and e.created_at < clock_timestamp() - make_interval(secs => ?)
+         order by seq limit (select n from reads)
+       ) e
      ) e
-     order by b.id, e.seq limit ?`,
-    [graceMs / 1000, limit, graceMs / 1000, limit],
+     order by e.turn, e.waiting_since, b.id limit ?`,
+    [graceMs / 1000, limit, limit, graceMs / 1000, limit],
   );
   // The partial index of unpublished private events churns (every event enters and
   // leaves it) and keeps dead entries until a vacuum. An index scan marks those it

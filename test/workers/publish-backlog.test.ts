@@ -1,7 +1,8 @@
 /**
  * The sweeper's publishing of what was committed but not published
- * (publishBacklog): every auction behind gets a share of a sweep, so one deep
- * backlog (a stream lost with thousands of events) does not hold the others back.
+ * (publishBacklog): the auctions behind take turns, so one deep backlog (a stream
+ * lost with thousands of events) does not hold the others back, and what small
+ * backlogs leave of a sweep goes to the deep ones.
  */
 import test from 'ava';
 import { createDb, type Knex } from '../../db/client.js';
@@ -71,4 +72,14 @@ test.serial('one deep backlog does not take a whole sweep from the other auction
   t.is(await published(deep), 50);
   const ids = (await redis.xrange(auctionStream(config.redis.prefix, deep), '-', '+')).map(([id]) => Number(id.split('-')[0]));
   t.deepEqual(ids, Array.from({ length: 50 }, (_, i) => i + 1));
+});
+
+test.serial('what small backlogs leave of a sweep goes to a deep one', async (t) => {
+  const [deep, ...small] = (await insertLiveAuctions(db, seller, 6)).sort() as [string, ...string[]];
+  await unpublished(deep, 50);
+  for (const id of small) await unpublished(id, 1);
+  const sweep = await publishBacklog(db, redis, config, 1_000, 10);
+  t.is(sweep.auctionEvents, 10, 'the whole budget is used');
+  for (const id of small) t.is(await published(id), 1);
+  t.is(await published(deep), 5);
 });
