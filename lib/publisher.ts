@@ -173,6 +173,9 @@ export async function publishEvents(...args: Parameters<typeof appendEvents>): P
   return published;
 }
 
+/** Auctions a sweep publishes for, at most (see publishBacklog). */
+const AUCTIONS_PER_SWEEP = 50;
+
 /**
  * Publishes what was committed but not published: every auction's events above
  * its `published_seq` (safe while others publish: the script keeps order) and
@@ -183,38 +186,43 @@ export async function publishEvents(...args: Parameters<typeof appendEvents>): P
  * prefix of what is missing (rounds in two processes can start in one order
  * and commit in the other: a gap that leaves is filled from the outbox).
  *
- * The auctions behind are those with an event above the mark past the grace
- * period. They take turns: every auction's first event, then every auction's
- * second, and so on until `limit` (those waiting longest first within a turn),
- * so one deep backlog (a stream lost with thousands of events) cannot hold the
- * others back, and what small backlogs leave of the budget goes to the deep ones.
- * Each auction reads at most four fair shares (limit / auctions behind) of its
- * backlog per sweep, which bounds the rows sorted.
+ * The auctions behind are those whose first event above the mark is past the
+ * grace period; a sweep takes the AUCTIONS_PER_SWEEP of them that have waited
+ * longest, and those take turns: every auction's first event, then every one's
+ * second, and so on until `limit`. So one deep backlog (a stream lost with
+ * thousands of events) cannot hold the others back, what small backlogs leave of
+ * the budget goes to the deep ones, and a sweep touches few auctions (each costs
+ * an append call and a mark: spreading a sweep over a thousand auctions, one event
+ * each, doubled Postgres's CPU per bid under overload). Each auction reads at most
+ * four fair shares of its backlog, which bounds the rows sorted.
  */
 export async function publishBacklog(db: Knex, redis: Redis, config: Config, graceMs = 2_000, limit = 1_000): Promise<Published> {
   // Per auction behind in its mark, its events above the mark (an index range each):
   // a plain join here was planned as a merge join over the whole outbox (380 ms
   // at 130,000 events, every second).
   const { rows: auctionRows } = await db.raw(
-    `with behind as materialized (
-       select a.id, a.published_seq from auctions a
-       where a.published_seq < a.seq and exists (
-         select 1 from auction_events e
-         where e.auction_id = a.id and e.seq > a.published_seq and e.created_at < clock_timestamp() - make_interval(secs => ?))
+    `with lagging as (
+       select a.id, a.published_seq,
+              (select e.created_at from auction_events e where e.auction_id = a.id and e.seq > a.published_seq order by e.seq limit 1) as waiting_since
+       from auctions a where a.published_seq < a.seq
+     ), behind as materialized (
+       select id, published_seq, waiting_since from lagging
+       where waiting_since < clock_timestamp() - make_interval(secs => ?)
+       order by waiting_since limit ?
      ), reads as (select least(?, 4 * ceil(?::numeric / greatest(count(*), 1)))::int as n from behind)
      select b.id as auction_id, e.seq, e.payload
      from behind b
      cross join lateral (
-       select seq, payload, row_number() over (order by seq) as turn, first_value(created_at) over (order by seq) as waiting_since
+       select seq, payload, row_number() over (order by seq) as turn
        from (
-         select seq, payload, created_at from auction_events e
+         select seq, payload from auction_events e
          where e.auction_id = b.id and e.seq > b.published_seq
            and e.created_at < clock_timestamp() - make_interval(secs => ?)
          order by seq limit (select n from reads)
        ) e
      ) e
-     order by e.turn, e.waiting_since, b.id limit ?`,
-    [graceMs / 1000, limit, limit, graceMs / 1000, limit],
+     order by e.turn, b.waiting_since, b.id limit ?`,
+    [graceMs / 1000, AUCTIONS_PER_SWEEP, limit, limit, graceMs / 1000, limit],
   );
   // The partial index of unpublished private events churns (every event enters and
   // leaves it) and keeps dead entries until a vacuum. An index scan marks those it
