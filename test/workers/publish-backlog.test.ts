@@ -37,15 +37,15 @@ test.after.always(async () => {
   await drop?.();
 });
 
-/** `n` events committed a minute ago and never published. */
-async function unpublished(auctionId: string, n: number): Promise<void> {
+/** `n` events committed `secondsAgo` ago and never published. */
+async function unpublished(auctionId: string, n: number, secondsAgo = 60): Promise<void> {
   await db('auction_events').insert(
     Array.from({ length: n }, (_, i) => ({
       auction_id: auctionId,
       seq: i + 1,
       type: 'bid.placed',
       payload: { type: 'bid.placed', auctionId, seq: i + 1 },
-      created_at: db.raw("now() - interval '1 minute'"),
+      created_at: db.raw('now() - make_interval(secs => ?)', [secondsAgo]),
     })),
   );
   await db('auctions').where({ id: auctionId }).update({ seq: n });
@@ -82,4 +82,17 @@ test.serial('what small backlogs leave of a sweep goes to a deep one', async (t)
   t.is(sweep.auctionEvents, 10, 'the whole budget is used');
   for (const id of small) t.is(await published(id), 1);
   t.is(await published(deep), 5);
+});
+
+test.serial('a sweep publishes for the 50 auctions that have waited longest', async (t) => {
+  const ids = await insertLiveAuctions(db, seller, 60);
+  // The i-th has waited 100 + i seconds.
+  for (const [i, id] of ids.entries()) await unpublished(id, 2, 100 + i);
+  const sweep = await publishBacklog(db, redis, config, 1_000, 1_000);
+  t.is(sweep.auctionEvents, 100);
+  const marks = await Promise.all(ids.map(published));
+  t.deepEqual(marks.slice(10), Array(50).fill(2), 'the 50 waiting longest');
+  t.deepEqual(marks.slice(0, 10), Array(10).fill(0), 'the others wait for the next sweep');
+  await publishBacklog(db, redis, config, 1_000, 1_000);
+  t.deepEqual(await Promise.all(ids.slice(0, 10).map(published)), Array(10).fill(2));
 });
