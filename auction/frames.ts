@@ -6,6 +6,20 @@ import type { LifecycleEvent, PrivateEvent, PublicEvent } from './engine.js';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
+const serialized = new WeakMap<object, string>();
+
+/**
+ * A frame's JSON, made once per frame object: a round's frames go both to the
+ * outbox (Postgres) and to the streams (Redis), and this is the hot path. Frames
+ * are never changed once made.
+ */
+export function frameJson(frame: unknown): string {
+  if (typeof frame !== 'object' || frame === null) return JSON.stringify(frame);
+  let json = serialized.get(frame);
+  if (json === undefined) serialized.set(frame, (json = JSON.stringify(frame)));
+  return json;
+}
+
 export interface AuctionFrame {
   type: string;
   auctionId: string;

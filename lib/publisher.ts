@@ -16,6 +16,7 @@
  */
 import type { Knex } from 'knex';
 import type { Redis } from 'ioredis';
+import { frameJson } from '../auction/frames.js';
 import { USER_EVENTS_MAXLEN, auctionStream, userEventsStream } from '../queues/streams.js';
 import type { Config } from './env.js';
 
@@ -61,7 +62,7 @@ function appender(redis: Redis): Redis & WithAppend {
 
 function appendArgs(maxlen: number, frames: Frame[], floor = 0): (string | number)[] {
   const args: (string | number)[] = [maxlen, floor];
-  for (const f of frames) args.push(f.seq, JSON.stringify(f.frame));
+  for (const f of frames) args.push(f.seq, frameJson(f.frame));
   return args;
 }
 
@@ -116,7 +117,7 @@ export async function appendEvents(
     pipe.blytzAppendInOrder(auctionStream(config.redis.prefix, auctionId), ...appendArgs(maxlen, frames));
   }
   for (const e of userFrames) {
-    pipe.xadd(userEventsStream(config.redis.prefix), 'MAXLEN', '~', String(USER_EVENTS_MAXLEN), '*', 'userId', e.userId, 'id', e.id, 'event', JSON.stringify(e.frame));
+    pipe.xadd(userEventsStream(config.redis.prefix), 'MAXLEN', '~', String(USER_EVENTS_MAXLEN), '*', 'userId', e.userId, 'id', e.id, 'event', frameJson(e.frame));
   }
   const replies = (await pipe.exec()) ?? [];
   for (const [err] of replies) if (err) throw err;

@@ -5,7 +5,7 @@
  */
 import type { Knex } from 'knex';
 import type { AuctionState, BidInput, Proxy } from '../../auction/engine.js';
-import type { AuctionFrame } from '../../auction/frames.js';
+import { frameJson, type AuctionFrame } from '../../auction/frames.js';
 import { bidPartition } from '../../queues/names.js';
 import type { AuctionRow, AutobidRow, BidRow } from '../tables.js';
 
@@ -132,7 +132,7 @@ export interface Verdict {
 
 export async function insertEvents(trx: Knex, frames: AuctionFrame[]): Promise<void> {
   if (frames.length === 0) return;
-  await trx('auction_events').insert(frames.map((f) => ({ auction_id: f.auctionId, seq: f.seq, type: f.type, payload: JSON.stringify(f) })));
+  await trx('auction_events').insert(frames.map((f) => ({ auction_id: f.auctionId, seq: f.seq, type: f.type, payload: frameJson(f) })));
 }
 
 export interface UserEvent {
@@ -144,7 +144,7 @@ export interface UserEvent {
 export async function insertUserEvents(trx: Knex, events: UserEvent[]): Promise<string[]> {
   if (events.length === 0) return [];
   const rows = await trx('user_events')
-    .insert(events.map((e) => ({ user_id: e.userId, type: e.frame.type, payload: JSON.stringify(e.frame) })))
+    .insert(events.map((e) => ({ user_id: e.userId, type: e.frame.type, payload: frameJson(e.frame) })))
     .returning('id');
   return rows.map((r: { id: string }) => String(r.id));
 }
@@ -429,7 +429,7 @@ export async function writeRound(
       frames.map((f) => f.auctionId),
       frames.map((f) => f.seq),
       frames.map((f) => f.type),
-      frames.map((f) => JSON.stringify(f)),
+      frames.map((f) => frameJson(f)),
       states.map((s) => s.id),
       states.map((s) => s.currentPrice),
       states.map((s) => s.leaderId),
@@ -440,7 +440,7 @@ export async function writeRound(
       states.map((s) => marks.published.get(s.id) ?? 0),
       userEvents.map((e) => e.userId),
       userEvents.map((e) => e.frame.type),
-      userEvents.map((e) => JSON.stringify(e.frame)),
+      userEvents.map((e) => frameJson(e.frame)),
       marks.userEventIds,
     ),
   );
