@@ -132,8 +132,7 @@ function onData(conn: Conn, chunk: Buffer): void {
     if (r.status >= 200 && r.status < 300) {
       ok++;
       lastOk = performance.now();
-    }
-    else non2xx++;
+    } else non2xx++;
     conn.busy = false;
     release(conn);
   }

@@ -202,28 +202,29 @@ export async function publishBacklog(db: Knex, redis: Redis, config: Config, gra
   // a plain join here was planned as a merge join over the whole outbox (380 ms
   // at 130,000 events, every second).
   const { rows: auctionRows } = await db.raw(
-    `with lagging as (
+    `with p as (
+       select clock_timestamp() - make_interval(secs => ?) as before, ?::int as auctions, ?::int as lim
+     ), lagging as (
        select a.id, a.published_seq,
               (select e.created_at from auction_events e where e.auction_id = a.id and e.seq > a.published_seq order by e.seq limit 1) as waiting_since
        from auctions a where a.published_seq < a.seq
      ), behind as materialized (
        select id, published_seq, waiting_since from lagging
-       where waiting_since < clock_timestamp() - make_interval(secs => ?)
-       order by waiting_since limit ?
-     ), reads as (select least(?, 4 * ceil(?::numeric / greatest(count(*), 1)))::int as n from behind)
+       where waiting_since < (select before from p)
+       order by waiting_since limit (select auctions from p)
+     ), reads as (select least(p.lim, 4 * ceil(p.lim::numeric / greatest(count(*), 1)))::int as n from p, behind group by p.lim)
      select b.id as auction_id, e.seq, e.payload
      from behind b
      cross join lateral (
        select seq, payload, row_number() over (order by seq) as turn
        from (
          select seq, payload from auction_events e
-         where e.auction_id = b.id and e.seq > b.published_seq
-           and e.created_at < clock_timestamp() - make_interval(secs => ?)
+         where e.auction_id = b.id and e.seq > b.published_seq and e.created_at < (select before from p)
          order by seq limit (select n from reads)
        ) e
      ) e
-     order by e.turn, b.waiting_since, b.id limit ?`,
-    [graceMs / 1000, AUCTIONS_PER_SWEEP, limit, limit, graceMs / 1000, limit],
+     order by e.turn, b.waiting_since, b.id limit (select lim from p)`,
+    [graceMs / 1000, AUCTIONS_PER_SWEEP, limit],
   );
   // The partial index of unpublished private events churns (every event enters and
   // leaves it) and keeps dead entries until a vacuum. An index scan marks those it

@@ -280,7 +280,6 @@ class RoundMerger {
     }
   }
 
-
   round(partition: number): Promise<RoundShare> {
     return new Promise((resolve, reject) => {
       // Two drains of one partition in one process (a lock that lapsed) share a round.
