@@ -12,7 +12,9 @@
  * a long-lived auction's first publish) with the auction's last MAXLEN events from
  * the outbox; subscribers that need older ones resync.
  *
- * Private events go to the user-events stream at least once (clients dedupe by id).
+ * Private events are stored in batches (one per round) and go to the user-events
+ * stream at least once: one entry per batch (or per USER_EVENTS_PER_ENTRY of its
+ * events), its fields `batch`, then `userId`, `event` pairs in order.
  */
 import type { Knex } from 'knex';
 import type { Redis } from 'ioredis';
@@ -84,8 +86,17 @@ async function fillGap(db: Knex, redis: Redis, key: string, maxlen: number, auct
 /** What a publish leaves to record: each auction's last seq in its stream, and the private events sent. */
 export interface Marks {
   auctions: Map<string, number>;
-  userEventIds: string[];
+  userBatchIds: string[];
 }
+
+/** A batch of private events as stored (see the user_event_batches migration). */
+export interface UserBatch {
+  id: string;
+  events: { userId: string; frame: unknown }[];
+}
+
+/** Private events per user-events stream entry at most (a round's batch can hold thousands). */
+const USER_EVENTS_PER_ENTRY = 500;
 
 /**
  * Appends events to Redis; returns what to mark published, and the auctions that
@@ -99,10 +110,10 @@ export async function appendEvents(
   redis: Redis,
   config: Config,
   auctionFrames: { auctionId: string; seq: number; frame: unknown }[],
-  userFrames: { id: string; userId: string; frame: unknown }[],
+  userBatches: UserBatch[],
 ): Promise<{ published: Published; marks: Marks; failures: Error[] }> {
-  const marks: Marks = { auctions: new Map(), userEventIds: userFrames.map((e) => e.id) };
-  if (auctionFrames.length === 0 && userFrames.length === 0) return { published: { auctionEvents: 0, userEvents: 0 }, marks, failures: [] };
+  const marks: Marks = { auctions: new Map(), userBatchIds: userBatches.map((b) => b.id) };
+  if (auctionFrames.length === 0 && userBatches.length === 0) return { published: { auctionEvents: 0, userEvents: 0 }, marks, failures: [] };
   const byAuction = new Map<string, Frame[]>();
   for (const e of auctionFrames) {
     const list = byAuction.get(e.auctionId) ?? [];
@@ -116,8 +127,14 @@ export async function appendEvents(
     frames.sort((a, b) => a.seq - b.seq);
     pipe.blytzAppendInOrder(auctionStream(config.redis.prefix, auctionId), ...appendArgs(maxlen, frames));
   }
-  for (const e of userFrames) {
-    pipe.xadd(userEventsStream(config.redis.prefix), 'MAXLEN', '~', String(USER_EVENTS_MAXLEN), '*', 'userId', e.userId, 'id', e.id, 'event', frameJson(e.frame));
+  let userEvents = 0;
+  for (const b of userBatches) {
+    for (let i = 0; i < b.events.length; i += USER_EVENTS_PER_ENTRY) {
+      const fields = ['batch', b.id];
+      for (const e of b.events.slice(i, i + USER_EVENTS_PER_ENTRY)) fields.push('userId', e.userId, 'event', frameJson(e.frame));
+      pipe.xadd(userEventsStream(config.redis.prefix), 'MAXLEN', '~', String(USER_EVENTS_MAXLEN), '*', ...fields);
+    }
+    userEvents += b.events.length;
   }
   const replies = (await pipe.exec()) ?? [];
   for (const [err] of replies) if (err) throw err;
@@ -139,19 +156,19 @@ export async function appendEvents(
       }
     }),
   );
-  return { published: { auctionEvents: appended, userEvents: userFrames.length }, marks, failures };
+  return { published: { auctionEvents: appended, userEvents }, marks, failures };
 }
 
 /**
  * Records `marks`: `published_seq` (never above seq, never lowered) and the
- * private events' `published_at`. Locks are taken as a drain round takes them:
+ * private event batches' `published_at`. Locks are taken as a drain round takes them:
  * the auctions first, in id order (the CTE's sorted output, locked as it is
  * produced, and read whole by an init plan before the first private event is
  * touched), then the private events. In any other order, marking many auctions
  * while a drain locks many deadlocks (seen under the bids benchmark).
  */
 export async function markPublished(db: Knex, marks: Marks): Promise<void> {
-  if (marks.auctions.size === 0 && marks.userEventIds.length === 0) return;
+  if (marks.auctions.size === 0 && marks.userBatchIds.length === 0) return;
   const ids = [...marks.auctions.keys()].sort();
   await db.raw(
     `with l as materialized (
@@ -160,9 +177,9 @@ export async function markPublished(db: Knex, marks: Marks): Promise<void> {
        update auctions as x set published_seq = least(x.seq, greatest(x.published_seq, v.seq))
        from l join unnest(?::uuid[], ?::bigint[]) as v(id, seq) on v.id = l.id where x.id = l.id
      )
-     update user_events set published_at = clock_timestamp()
+     update user_event_batches set published_at = clock_timestamp()
      where id = any(?::bigint[]) and published_at is null and (select count(*) from l) >= 0`,
-    [ids, ids, ids.map((id) => marks.auctions.get(id)!), marks.userEventIds] as unknown as Knex.RawBinding[],
+    [ids, ids, ids.map((id) => marks.auctions.get(id)!), marks.userBatchIds] as unknown as Knex.RawBinding[],
   );
 }
 
@@ -226,25 +243,31 @@ export async function publishBacklog(db: Knex, redis: Redis, config: Config, gra
      order by e.turn, b.waiting_since, b.id limit (select lim from p)`,
     [graceMs / 1000, AUCTIONS_PER_SWEEP, limit],
   );
-  // The partial index of unpublished private events churns (every event enters and
-  // leaves it) and keeps dead entries until a vacuum. An index scan marks those it
-  // finds dead so later sweeps skip them; the bitmap scan the planner prefers
-  // visits every one's heap page again, each second (200 ms at 250,000 events).
-  const userRows = await db.transaction(async (trx) => {
+  // Private event batches, oldest first, up to `limit` events (at least one
+  // batch, however large). The partial index of unpublished batches churns
+  // (every batch enters and leaves it) and keeps dead entries until a vacuum. An
+  // index scan marks those it finds dead so later sweeps skip them; the bitmap
+  // scan the planner prefers visits every one's heap page again, each second
+  // (200 ms at 250,000 single-event rows).
+  const batchRows = await db.transaction(async (trx) => {
     await trx.raw('set local enable_bitmapscan = off');
     const { rows } = await trx.raw(
-      `select id, user_id, payload from user_events
-       where published_at is null and created_at < clock_timestamp() - make_interval(secs => ?)
-       order by id limit ?`,
-      [graceMs / 1000, limit],
+      `select id, events from (
+         select id, events, sum(size) over (order by id) - size as before from (
+           select id, events, size from user_event_batches
+           where published_at is null and created_at < clock_timestamp() - make_interval(secs => ?)
+           order by id limit ?
+         ) b
+       ) b where before < ? order by id`,
+      [graceMs / 1000, limit, limit],
     );
-    return rows;
+    return rows as { id: string; events: { userId: string; event: unknown }[] }[];
   });
   return publishEvents(
     db,
     redis,
     config,
     auctionRows.map((r: { auction_id: string; seq: string; payload: unknown }) => ({ auctionId: r.auction_id, seq: Number(r.seq), frame: r.payload })),
-    userRows.map((r: { id: string; user_id: string; payload: unknown }) => ({ id: String(r.id), userId: r.user_id, frame: r.payload })),
+    batchRows.map((r) => ({ id: String(r.id), events: r.events.map((e) => ({ userId: e.userId, frame: e.event })) })),
   );
 }

@@ -140,13 +140,19 @@ export interface UserEvent {
   frame: { type: string; [k: string]: unknown };
 }
 
-/** Inserts private events; returns their ids in order. */
-export async function insertUserEvents(trx: Knex, events: UserEvent[]): Promise<string[]> {
-  if (events.length === 0) return [];
-  const rows = await trx('user_events')
-    .insert(events.map((e) => ({ user_id: e.userId, type: e.frame.type, payload: frameJson(e.frame) })))
-    .returning('id');
-  return rows.map((r: { id: string }) => String(r.id));
+/**
+ * Private events as a batch's `events` (a JSON array of `{userId, event}`, in
+ * order), built from each frame's one JSON (frameJson) without parsing it again.
+ */
+export function batchJson(events: UserEvent[]): string {
+  return `[${events.map((e) => `{"userId":${JSON.stringify(e.userId)},"event":${frameJson(e.frame)}}`).join(',')}]`;
+}
+
+/** Stores private events as one batch (one row, see the user_event_batches migration); returns its id, or null for none. */
+export async function insertUserEvents(trx: Knex, events: UserEvent[]): Promise<string | null> {
+  if (events.length === 0) return null;
+  const [row] = await trx('user_event_batches').insert({ events: batchJson(events), size: events.length }).returning('id');
+  return String(row.id);
 }
 
 /** The winner's order, once per auction (ending twice creates nothing). */
@@ -373,19 +379,19 @@ export async function recordBids(db: Knex, groups: { auctionId: string; items: I
 
 /**
  * Everything a drain round writes, in one statement (one round trip): the
- * verdicts, changed proxies, public events, auctions' new state and private
- * events (data-modifying CTEs all run, each to completion). Returns the private
- * events' ids in the order given.
+ * verdicts, changed proxies, public events, auctions' new state and the private
+ * events as one batch (data-modifying CTEs all run, each to completion). Returns
+ * the batch's id (null when there were no private events).
  *
  * `marks` are earlier rounds' publishing, recorded here rather than by a
  * statement of their own: `published_seq` of the auctions in `states` (not
- * lowered, not above the new seq), and private events' `published_at`.
+ * lowered, not above the new seq), and private event batches' `published_at`.
  */
 export async function writeRound(
   trx: Knex,
   round: { verdicts: Verdict[]; proxies: { auctionId: string; proxy: Proxy }[]; frames: AuctionFrame[]; states: AuctionState[]; userEvents: UserEvent[] },
-  marks: { published: Map<string, number>; userEventIds: string[] } = { published: new Map(), userEventIds: [] },
-): Promise<string[]> {
+  marks: { published: Map<string, number>; userBatchIds: string[] } = { published: new Map(), userBatchIds: [] },
+): Promise<string | null> {
   const { verdicts, proxies, frames, states, userEvents } = round;
   const { rows } = await trx.raw(
     `with f as (
@@ -408,14 +414,13 @@ export async function writeRound(
             as v(id, price, leader, leader_order, bid_count, ends_ms, seq, pub)
        where a.id = v.id
      ), u as (
-       insert into user_events (user_id, type, payload)
-       select v.user_id, v.type, v.payload from unnest(?::uuid[], ?::text[], ?::jsonb[]) with ordinality as v(user_id, type, payload, ord)
-       order by v.ord
+       insert into user_event_batches (events, size)
+       select ?::json, ?::int where ?::int > 0
        returning id
      ), m as (
-       update user_events set published_at = clock_timestamp() where id = any(?::bigint[]) and published_at is null
+       update user_event_batches set published_at = clock_timestamp() where id = any(?::bigint[]) and published_at is null
      )
-     select coalesce(array_agg(id order by id), '{}') as ids from u`,
+     select (select id from u) as batch_id`,
     bindings(
       verdicts.map((v) => v.id),
       verdicts.map((v) => v.status),
@@ -438,11 +443,12 @@ export async function writeRound(
       states.map((s) => s.endsAt),
       states.map((s) => s.seq),
       states.map((s) => marks.published.get(s.id) ?? 0),
-      userEvents.map((e) => e.userId),
-      userEvents.map((e) => e.frame.type),
-      userEvents.map((e) => frameJson(e.frame)),
-      marks.userEventIds,
+      batchJson(userEvents),
+      userEvents.length,
+      userEvents.length,
+      marks.userBatchIds,
     ),
   );
-  return (rows[0].ids as (string | number)[]).map(String);
+  const id = rows[0].batch_id as string | number | null;
+  return id === null ? null : String(id);
 }

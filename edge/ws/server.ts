@@ -280,9 +280,12 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
         for (const [, entries] of res ?? []) {
           for (const [id, fields] of entries) {
             lastId = id;
-            const userId = fields[fields.indexOf('userId') + 1];
-            const event = fields[fields.indexOf('event') + 1];
-            if (userId && event) app.publish(userTopic(userId), event);
+            // An entry holds one event or a batch: `userId`, `event` pairs in order (lib/publisher.ts).
+            let userId: string | undefined;
+            for (let i = 0; i + 1 < fields.length; i += 2) {
+              if (fields[i] === 'userId') userId = fields[i + 1];
+              else if (fields[i] === 'event' && userId) app.publish(userTopic(userId), fields[i + 1]!);
+            }
           }
         }
       } catch (err) {

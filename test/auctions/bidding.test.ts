@@ -5,7 +5,7 @@
 import test from 'ava';
 import { randomUUID } from 'node:crypto';
 import { registerUser, useSystem, type TestUser } from '../helpers/system.js';
-import { bid, liveAuction, verdict, waitFor } from '../helpers/auctions.js';
+import { bid, liveAuction, storedUserEvents, verdict, waitFor } from '../helpers/auctions.js';
 import { applyBid, type AuctionState } from '../../auction/engine.js';
 
 const system = useSystem(test, { workerProcesses: 2 });
@@ -179,9 +179,10 @@ test('auto-bids: proxies answer for their owner, history shows auto bids, acks a
     ],
   );
   t.is(history.body.data[0].bidderName, alice.name);
-  const outbid = await waitFor(() => sys.db('user_events').where({ user_id: bob.id, type: 'bid.outbid' }).first());
+  const outbid = await waitFor(async () => (await storedUserEvents(sys.db, [bob.id], 'bid.outbid'))[0]);
   t.is(outbid.payload.currentPrice, 850);
-  const ack = await sys.db('user_events').where({ user_id: alice.id, type: 'autobid.ack' }).first();
+  const [ack] = await storedUserEvents(sys.db, [alice.id], 'autobid.ack');
+  if (!ack) return t.fail('no autobid.ack stored');
   t.is(ack.payload.status, 'accepted');
   t.is(ack.payload.maxAmount, 1000);
 });

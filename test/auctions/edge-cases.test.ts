@@ -68,13 +68,13 @@ test('events committed out of publishing order still reach the stream in seq ord
     const row = await trx('auctions').where({ id: a.id }).forNoKeyUpdate().first();
     return applyQueued(trx, row, false);
   });
-  await publishOutbox(sys.workerCtx, third.outbox, third.userEventIds);
+  await publishOutbox(sys.workerCtx, third.outbox, third.userBatchId);
   const entries = await sys.redis.xrange(stream, '-', '+');
   t.deepEqual(entries.map(([id]) => id), ['1-0', '2-0', '3-0'], 'seq 2 was filled in from the outbox');
   t.is(JSON.parse(entries[1]![1][1]!).bidderId, u1.id);
   t.is(Number((await sys.db('auctions').where({ id: a.id }).first()).published_seq), 3);
   // Publishing seq 3 again changes nothing.
-  await publishOutbox(sys.workerCtx, third.outbox, third.userEventIds);
+  await publishOutbox(sys.workerCtx, third.outbox, third.userBatchId);
   t.is(await sys.redis.xlen(stream), 3);
 });
 
@@ -138,7 +138,7 @@ test('an auction whose gap cannot be filled does not keep the others, or private
   await sys.db('auction_events').insert([3, 4, 5].map((seq) => ({ auction_id: a.id, seq, type: 'bid.placed', payload: { type: 'bid.placed', auctionId: a.id, seq } })));
   await sys.db('auctions').where({ id: b.id }).update({ seq: 2 });
   await sys.db('auction_events').insert({ auction_id: b.id, seq: 2, type: 'bid.placed', payload: { type: 'bid.placed', auctionId: b.id, seq: 2 } });
-  const [ue] = await sys.db('user_events').insert({ user_id: u.id, type: 'bid.ack', payload: { type: 'bid.ack' } }).returning('id');
+  const [ue] = await sys.db('user_event_batches').insert({ events: JSON.stringify([{ userId: u.id, event: { type: 'bid.ack' } }]), size: 1 }).returning('id');
   await t.throwsAsync(
     publishEvents(
       sys.db,
@@ -148,12 +148,12 @@ test('an auction whose gap cannot be filled does not keep the others, or private
         { auctionId: a.id, seq: 5, frame: { type: 'bid.placed', auctionId: a.id, seq: 5 } },
         { auctionId: b.id, seq: 2, frame: { type: 'bid.placed', auctionId: b.id, seq: 2 } },
       ],
-      [{ id: String(ue.id), userId: u.id, frame: { type: 'bid.ack' } }],
+      [{ id: String(ue.id), events: [{ userId: u.id, frame: { type: 'bid.ack' } }] }],
     ),
     { message: /outbox gap/ },
   );
   t.is(Number((await sys.db('auctions').where({ id: b.id }).first()).published_seq), 2, 'the other auction is marked');
   t.is(Number((await sys.db('auctions').where({ id: a.id }).first()).published_seq), 1, 'the broken one is not');
-  t.truthy((await sys.db('user_events').where({ id: ue.id }).first()).published_at, 'the private event is marked');
+  t.truthy((await sys.db('user_event_batches').where({ id: ue.id }).first()).published_at, 'the private event batch is marked');
   t.deepEqual((await sys.redis.xrange(auctionStream(sys.config.redis.prefix, b.id), '-', '+')).map(([id]) => id), ['1-0', '2-0']);
 });

@@ -2,7 +2,7 @@ import test from 'ava';
 import { randomUUID } from 'node:crypto';
 import { createAdmin, registerUser, useSystem } from '../helpers/system.js';
 import { makeCategory, makeProduct } from '../helpers/catalog.js';
-import { bid, liveAuction, makeAuction, verdict, waitFor } from '../helpers/auctions.js';
+import { bid, liveAuction, makeAuction, storedUserEvents, verdict, waitFor } from '../helpers/auctions.js';
 import { auctionStream } from '../../queues/streams.js';
 
 const system = useSystem(test, { workers: true });
@@ -150,7 +150,7 @@ test('end: bids received before the call are applied, the winner gets an order; 
   t.is(late.status, 202);
   t.is((await verdict(sys, b1, late.body.bidId)).reason, 'auction_ended');
   // The winner was told privately.
-  const won = await waitFor(() => sys.db('user_events').where({ user_id: b2.id, type: 'auction.won' }).first());
+  const won = await waitFor(async () => (await storedUserEvents(sys.db, [b2.id], 'auction.won'))[0]);
   t.is(won.payload.orderId, order.id);
 });
 

@@ -6,7 +6,7 @@
  */
 import test from 'ava';
 import { registerUser, useSystem } from '../helpers/system.js';
-import { bid, insertLiveAuctions, waitFor } from '../helpers/auctions.js';
+import { bid, insertLiveAuctions, storedUserEvents, waitFor } from '../helpers/auctions.js';
 import { bidDrain } from '../../workers/handlers/bid-drain.js';
 import { BID_PARTITIONS, bidPartition } from '../../queues/names.js';
 
@@ -44,8 +44,8 @@ test.serial('concurrent drains of every partition apply every bid once, in recei
   // auction's published_seq reaches its seq and every private event is marked.
   await waitFor(async () => {
     const [behind] = await sys.db('auctions').whereIn('id', ids).whereRaw('published_seq < seq').count<{ count: string }[]>('* as count');
-    const [unmarked] = await sys.db('user_events').whereIn('user_id', bidders.map((b) => b.id)).whereNull('published_at').count<{ count: string }[]>('* as count');
-    return Number(behind!.count) === 0 && Number(unmarked!.count) === 0;
+    const unmarked = (await storedUserEvents(sys.db, bidders.map((b) => b.id))).filter((e) => e.publishedAt === null);
+    return Number(behind!.count) === 0 && unmarked.length === 0;
   }, 5_000, 'publishing recorded');
   const rows = await sys.db('bids').whereIn('auction_id', ids).orderBy([{ column: 'auction_id' }, { column: 'receipt_no' }]);
   const byAuction = new Map<string, { amount: string; status: string; seq: string | null }[]>();

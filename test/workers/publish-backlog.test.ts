@@ -2,14 +2,16 @@
  * The sweeper's publishing of what was committed but not published
  * (publishBacklog): the auctions behind take turns, so one deep backlog (a stream
  * lost with thousands of events) does not hold the others back, and what small
- * backlogs leave of a sweep goes to the deep ones.
+ * backlogs leave of a sweep goes to the deep ones. Private event batches go
+ * oldest first, up to the sweep's budget of events, each to the user-events
+ * stream in order.
  */
 import test from 'ava';
 import { createDb, type Knex } from '../../db/client.js';
 import { publishBacklog } from '../../lib/publisher.js';
 import { createRedis } from '../../lib/redis.js';
 import type { Redis } from '../../lib/redis.js';
-import { auctionStream } from '../../queues/streams.js';
+import { auctionStream, userEventsStream } from '../../queues/streams.js';
 import { createTestDatabase } from '../helpers/db.js';
 import { testConfig, uniqueId } from '../helpers/config.js';
 import { deleteKeys } from '../helpers/redis.js';
@@ -95,4 +97,51 @@ test.serial('a sweep publishes for the 50 auctions that have waited longest', as
   t.deepEqual(marks.slice(0, 10), Array(10).fill(0), 'the others wait for the next sweep');
   await publishBacklog(db, redis, config, 1_000, 1_000);
   t.deepEqual(await Promise.all(ids.slice(0, 10).map(published)), Array(10).fill(2));
+});
+
+/** A batch of `n` private events (`bid.ack`, numbered) for `users` in turn, committed `secondsAgo` ago and never published. */
+async function unpublishedBatch(users: string[], n: number, from: number, secondsAgo = 60): Promise<string> {
+  const events = Array.from({ length: n }, (_, i) => ({ userId: users[i % users.length], event: { type: 'bid.ack', n: from + i } }));
+  const [row] = await db('user_event_batches')
+    .insert({ events: JSON.stringify(events), size: n, created_at: db.raw('now() - make_interval(secs => ?)', [secondsAgo]) })
+    .returning('id');
+  return String(row.id);
+}
+
+/** The private events in the user-events stream after entry `after`, as [userId, n] in stream order. */
+async function streamed(after: string): Promise<[string, number][]> {
+  const out: [string, number][] = [];
+  for (const [, fields] of await redis.xrange(userEventsStream(config.redis.prefix), `(${after}`, '+')) {
+    let user = '';
+    for (let i = 0; i < fields.length; i += 2) {
+      if (fields[i] === 'userId') user = fields[i + 1]!;
+      if (fields[i] === 'event') out.push([user, (JSON.parse(fields[i + 1]!) as { n: number }).n]);
+    }
+  }
+  return out;
+}
+
+test.serial('private event batches go oldest first, in order, up to the sweep budget of events (at least one batch)', async (t) => {
+  const users = ['00000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-000000000002'];
+  const stream = userEventsStream(config.redis.prefix);
+  const start = (await redis.xadd(stream, '*', 'mark', 'start'))!;
+  // 1,200 events: more than one stream entry holds (500), and more than the budget.
+  const big = await unpublishedBatch(users, 1_200, 0, 90);
+  const small = await unpublishedBatch(users, 3, 1_200, 80);
+  const young = await unpublishedBatch(users, 2, 1_203, 0);
+  const first = await publishBacklog(db, redis, config, 1_000, 1_000);
+  t.is(first.userEvents, 1_200, 'the first batch goes whole, though larger than the budget; the next waits');
+  const isPublished = async (id: string) => Boolean((await db('user_event_batches').where({ id }).first()).published_at);
+  t.deepEqual(await Promise.all([big, small, young].map(isPublished)), [true, false, false]);
+  const entries = await redis.xrange(stream, `(${start}`, '+');
+  t.deepEqual(entries.map(([, f]) => (f.length - 2) / 4), [500, 500, 200], 'split into entries of at most 500');
+  t.true(entries.every(([, f]) => f[0] === 'batch' && f[1] === big));
+  const second = await publishBacklog(db, redis, config, 1_000, 1_000);
+  t.is(second.userEvents, 3, 'the young batch is left to the drain that made it');
+  t.deepEqual(await Promise.all([big, small, young].map(isPublished)), [true, true, false]);
+  t.deepEqual(
+    await streamed(start),
+    Array.from({ length: 1_203 }, (_, i) => [users[i % 2]!, i] as [string, number]),
+    'every event once, in order, to its user',
+  );
 });

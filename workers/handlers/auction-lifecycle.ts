@@ -28,7 +28,7 @@ export async function auctionStart(ctx: WorkerContext, data: JobPayloads['auctio
     await ctx.producer.enqueue('auction.start', { auctionId: data.auctionId, at, retry: Date.now() }, Math.max(50, at - Date.now()));
   }
   if (result.outcome !== 'started') return { started: false, outcome: result.outcome };
-  await publishOutbox(ctx, { frames: [result.frame], user: [] }, []);
+  await publishOutbox(ctx, { frames: [result.frame], user: [] }, null);
   await armClose(ctx.producer, data.auctionId, result.row.ends_at!.getTime());
   return { started: true };
 }

@@ -46,8 +46,8 @@ const MAX_ROUNDS = 100;
  * same auctions before a statement of its own records it (RoundMerger).
  */
 const MARKS_WAIT_MS = 100;
-/** Private events waiting for their mark at most; past it they are left to the sweeper (sent again: at least once). */
-const MARKS_MAX = 50_000;
+/** Private event batches waiting for their mark at most; past it they are left to the sweeper (sent again: at least once). */
+const MARKS_MAX = 10_000;
 
 export interface Outbox {
   frames: AuctionFrame[];
@@ -60,7 +60,8 @@ export interface DrainResult {
   receivedAt: number[];
   accepted: number;
   outbox: Outbox;
-  userEventIds: string[];
+  /** The batch `outbox.user` was stored as (null: no private events). */
+  userBatchId: string | null;
   /** The batch was full: there may be more queued. */
   more: boolean;
   states: Map<string, AuctionState>;
@@ -102,12 +103,12 @@ async function applyLocked(trx: Knex.Transaction, rows: AuctionRow[]) {
   return { outbox, verdicts, receivedAt, states, touched, proxyChanges, accepted, appliedBy, more: inputs.total === BATCH };
 }
 
-/** Writes a round's verdicts, proxies, events and states (and `userEvents`, and `marks`); returns the private events' ids. */
+/** Writes a round's verdicts, proxies, events and states (and `userEvents`, and `marks`); returns the private events' batch id. */
 function writeApplied(trx: Knex.Transaction, a: Awaited<ReturnType<typeof applyLocked>>, userEvents: Outbox['user'], marks?: Marks) {
   return writeRound(
     trx,
     { verdicts: a.verdicts, proxies: a.proxyChanges, frames: a.outbox.frames, states: a.touched, userEvents },
-    marks && { published: marks.auctions, userEventIds: marks.userEventIds },
+    marks && { published: marks.auctions, userBatchIds: marks.userBatchIds },
   );
 }
 
@@ -119,9 +120,9 @@ function writeApplied(trx: Knex.Transaction, a: Awaited<ReturnType<typeof applyL
 export async function applyQueuedMany(trx: Knex.Transaction, ids: string[], marks?: Marks): Promise<DrainResult & { marked: Set<string> }> {
   const rows = await lockAuctions(trx, ids);
   const a = await applyLocked(trx, rows);
-  const userEventIds = await writeApplied(trx, a, a.outbox.user, marks);
+  const userBatchId = await writeApplied(trx, a, a.outbox.user, marks);
   const marked = new Set(a.touched.map((s) => s.id));
-  return { applied: a.verdicts.length, verdicts: a.verdicts, receivedAt: a.receivedAt, accepted: a.accepted, outbox: a.outbox, userEventIds, more: a.more, states: a.states, appliedBy: a.appliedBy, marked };
+  return { applied: a.verdicts.length, verdicts: a.verdicts, receivedAt: a.receivedAt, accepted: a.accepted, outbox: a.outbox, userBatchId, more: a.more, states: a.states, appliedBy: a.appliedBy, marked };
 }
 
 /**
@@ -148,14 +149,14 @@ export async function applyQueued(trx: Knex.Transaction, row: AuctionRow, close:
       await saveState(trx, state, { winnerId: closed.winnerId, ended: true });
     }
   }
-  const userEventIds = await insertUserEvents(trx, a.outbox.user);
+  const userBatchId = await insertUserEvents(trx, a.outbox.user);
   return {
     applied: a.verdicts.length,
     verdicts: a.verdicts,
     receivedAt: a.receivedAt,
     accepted: a.accepted,
     outbox: a.outbox,
-    userEventIds,
+    userBatchId,
     more: a.more,
     states: a.states,
     appliedBy: a.appliedBy,
@@ -169,26 +170,26 @@ export async function applyQueued(trx: Knex.Transaction, row: AuctionRow, close:
  * Failures are logged, never thrown: what was not appended stays unmarked, and
  * the sweeper publishes it.
  */
-async function appendOutbox(ctx: WorkerContext, outbox: Outbox, userEventIds: string[]): Promise<Marks> {
+async function appendOutbox(ctx: WorkerContext, outbox: Outbox, userBatchId: string | null): Promise<Marks> {
   try {
     const { marks, failures } = await appendEvents(
       ctx.db,
       ctx.redis,
       ctx.config,
       outbox.frames.map((f) => ({ auctionId: f.auctionId, seq: f.seq, frame: f })),
-      outbox.user.map((u, i) => ({ id: userEventIds[i]!, userId: u.userId, frame: u.frame })),
+      userBatchId === null ? [] : [{ id: userBatchId, events: outbox.user }],
     );
     for (const err of failures) ctx.logger.warn({ err: err.message }, 'publish failed; the sweeper will retry');
     return marks;
   } catch (err) {
     ctx.logger.warn({ err: (err as Error).message }, 'publish failed; the sweeper will retry');
-    return { auctions: new Map(), userEventIds: [] };
+    return { auctions: new Map(), userBatchIds: [] };
   }
 }
 
 /** Publishes a committed drain's outbox and marks it published; failures leave it to the sweeper. */
-export async function publishOutbox(ctx: WorkerContext, outbox: Outbox, userEventIds: string[]): Promise<void> {
-  const marks = await appendOutbox(ctx, outbox, userEventIds);
+export async function publishOutbox(ctx: WorkerContext, outbox: Outbox, userBatchId: string | null): Promise<void> {
+  const marks = await appendOutbox(ctx, outbox, userBatchId);
   try {
     await markPublished(ctx.db, marks);
   } catch (err) {
@@ -227,7 +228,7 @@ class RoundMerger {
    * if that statement fails. Lost marks (a crash) only mean the sweeper publishes
    * again, which the ordered append skips and private events allow.
    */
-  private marks: Marks = { auctions: new Map(), userEventIds: [] };
+  private marks: Marks = { auctions: new Map(), userBatchIds: [] };
   private markTimer: NodeJS.Timeout | null = null;
   /** MARKS_WAIT_MS, doubled after each failed statement (Postgres down) up to 5 s. */
   private markDelay = MARKS_WAIT_MS;
@@ -238,10 +239,10 @@ class RoundMerger {
     return !this.running && this.waiting.size === 0;
   }
 
-  /** Takes the pending marks of `auctionIds` (all when omitted) and every pending private event's. */
+  /** Takes the pending marks of `auctionIds` (all when omitted) and every pending private event batch's. */
   private takeMarks(auctionIds?: string[]): Marks {
-    const taken: Marks = { auctions: new Map(), userEventIds: this.marks.userEventIds };
-    this.marks.userEventIds = [];
+    const taken: Marks = { auctions: new Map(), userBatchIds: this.marks.userBatchIds };
+    this.marks.userBatchIds = [];
     for (const id of auctionIds ?? [...this.marks.auctions.keys()]) {
       const seq = this.marks.auctions.get(id);
       if (seq === undefined) continue;
@@ -257,8 +258,8 @@ class RoundMerger {
       const seq = m.auctions.get(id)!;
       if ((this.marks.auctions.get(id) ?? 0) < seq) this.marks.auctions.set(id, seq);
     }
-    if (this.marks.userEventIds.length + m.userEventIds.length <= MARKS_MAX) this.marks.userEventIds.push(...m.userEventIds);
-    if (!this.markTimer && (this.marks.auctions.size > 0 || this.marks.userEventIds.length > 0)) {
+    if (this.marks.userBatchIds.length + m.userBatchIds.length <= MARKS_MAX) this.marks.userBatchIds.push(...m.userBatchIds);
+    if (!this.markTimer && (this.marks.auctions.size > 0 || this.marks.userBatchIds.length > 0)) {
       this.markTimer = setTimeout(() => {
         this.markTimer = null;
         void this.flushMarks();
@@ -338,9 +339,9 @@ class RoundMerger {
       }
       // Committed: nothing below may throw before its events are on their way.
       // Marks of auctions the round locked but did not change were not written.
-      this.keepMarks({ auctions: carried.auctions, userEventIds: [] }, [...carried.auctions.keys()].filter((id) => !result.marked.has(id)));
+      this.keepMarks({ auctions: carried.auctions, userBatchIds: [] }, [...carried.auctions.keys()].filter((id) => !result.marked.has(id)));
       // Its marks wait for a later round (or flushMarks).
-      published = this.published = this.published.then(async () => this.keepMarks(await appendOutbox(ctx, result.outbox, result.userEventIds)));
+      published = this.published = this.published.then(async () => this.keepMarks(await appendOutbox(ctx, result.outbox, result.userBatchId)));
       for (const id of ids) {
         const p = bidPartition(id);
         applied.set(p, (applied.get(p) ?? 0) + (result.appliedBy.get(id) ?? 0));
@@ -404,7 +405,7 @@ export async function closeIfDue(ctx: WorkerContext, auctionId: string): Promise
     });
     if (!result) return null;
     ctx.metrics?.observeDrain(result.verdicts, result.receivedAt);
-    await publishOutbox(ctx, result.outbox, result.userEventIds);
+    await publishOutbox(ctx, result.outbox, result.userBatchId);
     if (!result.more) return { ended: result.ended, endsAt: result.state.endsAt, status: result.state.status };
   }
 }
