@@ -11,6 +11,7 @@ import { installShutdown } from '../lib/shutdown.js';
 import { createDb } from '../db/client.js';
 import { QUEUE_NAMES, isQueueName, type QueueName } from '../queues/names.js';
 import { Producer } from '../queues/producer.js';
+import { settleDrains } from './handlers/bid-drain.js';
 import { startWorkers } from './runner.js';
 import { startSweeper } from './sweeper.js';
 import { createWorkerMetrics } from './metrics.js';
@@ -71,6 +72,8 @@ try {
     { name: 'sweeper', run: sweeper.stop },
     // Worker.close waits for the jobs in flight to finish, then releases its connection.
     { name: 'workers', run: running.close },
+    // The last drains' publish marks, recorded in the background (bid-drain.ts).
+    { name: 'drain marks', run: () => settleDrains(ctx) },
     { name: 'queues', run: () => producer.close() },
     { name: 'redis', run: () => redis.quit() },
     { name: 'postgres', run: () => db.destroy() },

@@ -6,8 +6,8 @@
  */
 import test from 'ava';
 import { registerUser, useSystem } from '../helpers/system.js';
-import { bid, insertLiveAuctions, storedUserEvents, waitFor } from '../helpers/auctions.js';
-import { bidDrain } from '../../workers/handlers/bid-drain.js';
+import { bid, insertLiveAuctions, liveAuction, storedUserEvents, waitFor } from '../helpers/auctions.js';
+import { bidDrain, settleDrains } from '../../workers/handlers/bid-drain.js';
 import { BID_PARTITIONS, bidPartition } from '../../queues/names.js';
 
 // Serial: both tests drive the one in-process worker context (and so its merged rounds).
@@ -102,4 +102,21 @@ test.serial('a round that fails for one partition does not stop the others', asy
   t.is(goodDrain.status, 'fulfilled');
   t.is((await sys.db('bids').where({ auction_id: good }).first()).status, 'accepted', 'the other partition is drained');
   t.is((await sys.db('bids').where({ auction_id: bad }).first()).status, 'queued');
+});
+
+test.serial('a drain ends without waiting for its publish marks; settleDrains (shutdown) records them', async (t) => {
+  const sys = system();
+  const seller = await registerUser(sys, 'seller');
+  const bidder = await registerUser(sys);
+  const a = await liveAuction(sys, seller);
+  t.is((await bid(sys, bidder, a.id, 50_000)).status, 202);
+  t.is((await bidDrain(sys.workerCtx, { auctionId: a.id, upTo: 0 })).applied, 1);
+  await settleDrains(sys.workerCtx);
+  // Recorded by the time settleDrains returns: no waiting here.
+  const row = await sys.db('auctions').where({ id: a.id }).first();
+  t.is(Number(row.published_seq), Number(row.seq), "the last round's publishing is recorded");
+  t.true(Number(row.seq) >= 2, 'started and a bid placed');
+  const unmarked = (await storedUserEvents(sys.db, [bidder.id])).filter((e) => e.publishedAt === null);
+  t.deepEqual(unmarked, [], "the round's private events are marked");
+  t.is((await storedUserEvents(sys.db, [bidder.id], 'bid.ack')).length, 1);
 });
