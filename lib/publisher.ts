@@ -96,7 +96,7 @@ export interface UserBatch {
 }
 
 /** Private events per user-events stream entry at most (a round's batch can hold thousands). */
-const USER_EVENTS_PER_ENTRY = 500;
+const USER_EVENTS_PER_ENTRY = 100;
 
 /**
  * Appends events to Redis; returns what to mark published, and the auctions that
@@ -243,8 +243,9 @@ export async function publishBacklog(db: Knex, redis: Redis, config: Config, gra
      order by e.turn, b.waiting_since, b.id limit (select lim from p)`,
     [graceMs / 1000, AUCTIONS_PER_SWEEP, limit],
   );
-  // Private event batches, oldest first, up to `limit` events (at least one
-  // batch, however large). The partial index of unpublished batches churns
+  // Private event batches, oldest first, while fewer than `limit` events come
+  // before them (so at least one batch, however large, and the last one taken
+  // may cross the budget). The partial index of unpublished batches churns
   // (every batch enters and leaves it) and keeps dead entries until a vacuum. An
   // index scan marks those it finds dead so later sweeps skip them; the bitmap
   // scan the planner prefers visits every one's heap page again, each second

@@ -7,7 +7,14 @@
  * - Per-user private events share one stream (every broadcaster instance reads
  *   all of it and delivers to the connections it holds).
  */
-export const USER_EVENTS_MAXLEN = 100_000;
+/**
+ * Entries the user-events stream keeps, about. An entry holds one private event
+ * or up to USER_EVENTS_PER_ENTRY of a round's batch (lib/publisher.ts), so this
+ * bounds its memory to ~20 MB. Nothing reads its history: a broadcaster reads
+ * from where it started, so this only needs to cover a slow reader's lag (~15 s
+ * at 3,000 bids/s).
+ */
+export const USER_EVENTS_MAXLEN = 1_000;
 
 export function userEventsStream(redisPrefix: string): string {
   return `${redisPrefix}:stream:user-events`;

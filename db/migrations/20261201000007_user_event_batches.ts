@@ -28,14 +28,18 @@ export async function up(knex: Knex): Promise<void> {
   // A round's batch is tens to hundreds of KB, stored out of line (TOAST). Postgres's
   // default compression (pglz) took ~23 ms for a 3,000-event batch here; lz4 ~7 ms,
   // no slower than storing it uncompressed, and smaller. A server built without lz4
-  // stores it uncompressed instead.
+  // stores it uncompressed instead, and so does Postgres 13, which has no column
+  // compression setting (run through EXECUTE, so the block compiles there).
   await knex.raw(`
     do $$ begin
-      alter table user_event_batches alter column events set compression lz4;
+      execute 'alter table user_event_batches alter column events set compression lz4';
     exception when others then
-      alter table user_event_batches alter column events set storage external;
+      execute 'alter table user_event_batches alter column events set storage external';
     end $$`);
   await knex.raw('create index user_event_batches_unpublished_idx on user_event_batches (id) where published_at is null');
+  // Workers of the release before still write events until they stop: none may
+  // commit between the copy and the drop (their rows would be dropped uncopied).
+  await knex.raw('lock table user_events in exclusive mode');
   await knex.raw(
     `insert into user_event_batches (events, size, created_at)
      select json_build_array(json_build_object('userId', user_id, 'event', payload)), 1, created_at
@@ -54,6 +58,7 @@ export async function down(knex: Knex): Promise<void> {
     t.timestamp('published_at', { useTz: true });
   });
   await knex.raw('create index user_events_unpublished_idx on user_events (id) where published_at is null');
+  await knex.raw('lock table user_event_batches in exclusive mode');
   await knex.raw(
     `insert into user_events (user_id, type, payload, created_at)
      select (e->>'userId')::uuid, e->'event'->>'type', (e->'event')::jsonb, b.created_at

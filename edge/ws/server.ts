@@ -274,7 +274,9 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
     let lastId = '$';
     while (!stopping) {
       try {
-        const res = (await reader.xread('COUNT', 500, 'BLOCK', 1_000, 'STREAMS', stream, lastId)) as
+        // An entry can hold 100 events (a round's batch): 50 entries keep one
+        // synchronous delivery loop to a few thousand.
+        const res = (await reader.xread('COUNT', 50, 'BLOCK', 1_000, 'STREAMS', stream, lastId)) as
           | [string, [string, string[]][]][]
           | null;
         for (const [, entries] of res ?? []) {

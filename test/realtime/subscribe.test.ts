@@ -8,7 +8,7 @@ import { bid, liveAuction, verdict, waitFor } from '../helpers/auctions.js';
 import { connectWs, seqs } from '../helpers/ws.js';
 import { startBroadcaster } from '../../edge/ws/server.js';
 import { createLogger } from '../../lib/logger.js';
-import { auctionStream } from '../../queues/streams.js';
+import { auctionStream, userEventsStream } from '../../queues/streams.js';
 
 const system = useSystem(test, { workers: true, broadcaster: true });
 
@@ -166,6 +166,32 @@ test('private events reach only their user: bid.ack to the bidder', async (t) =>
   t.is(ack.auctionId, a.id);
   await new Promise((res) => setTimeout(res, 200));
   t.false(cb.frames.some((f) => f.type === 'bid.ack'));
+  ca.close();
+  cb.close();
+});
+
+test('a stream entry holding several users\' private events (a round\'s batch) gives each user only theirs, in order; single-event entries too', async (t) => {
+  const sys = system();
+  const alice = await registerUser(sys);
+  const bob = await registerUser(sys);
+  const ca = await connectWs(sys.broadcaster!.url, alice.accessToken);
+  const cb = await connectWs(sys.broadcaster!.url, bob.accessToken);
+  for (const c of [ca, cb]) {
+    c.send({ type: 'ping' });
+    await c.next((f) => f.type === 'pong');
+  }
+  const ev = (n: number) => JSON.stringify({ type: 'test.private', n });
+  const stream = userEventsStream(sys.config.redis.prefix);
+  // As lib/publisher.ts writes a batch, then as notifications and the release before wrote single events.
+  await sys.redis.xadd(stream, '*', 'batch', '1', 'userId', alice.id, 'event', ev(1), 'userId', bob.id, 'event', ev(2), 'userId', alice.id, 'event', ev(3));
+  await sys.redis.xadd(stream, '*', 'userId', bob.id, 'event', ev(4));
+  await sys.redis.xadd(stream, '*', 'userId', alice.id, 'id', '77', 'event', ev(5));
+  await ca.next((f) => f.type === 'test.private' && f.n === 5);
+  await cb.next((f) => f.type === 'test.private' && f.n === 4);
+  await new Promise((res) => setTimeout(res, 200));
+  const got = (c: typeof ca) => c.frames.filter((f) => f.type === 'test.private').map((f) => f.n);
+  t.deepEqual(got(ca), [1, 3, 5]);
+  t.deepEqual(got(cb), [2, 4]);
   ca.close();
   cb.close();
 });

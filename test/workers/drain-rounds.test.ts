@@ -47,6 +47,8 @@ test.serial('concurrent drains of every partition apply every bid once, in recei
     const unmarked = (await storedUserEvents(sys.db, bidders.map((b) => b.id))).filter((e) => e.publishedAt === null);
     return Number(behind!.count) === 0 && unmarked.length === 0;
   }, 5_000, 'publishing recorded');
+  // Stored at all (the wait above also passes when nothing is): per auction two acks and an outbid notice.
+  t.is((await storedUserEvents(sys.db, bidders.map((b) => b.id))).length, ids.length * 3);
   const rows = await sys.db('bids').whereIn('auction_id', ids).orderBy([{ column: 'auction_id' }, { column: 'receipt_no' }]);
   const byAuction = new Map<string, { amount: string; status: string; seq: string | null }[]>();
   for (const r of rows) byAuction.set(r.auction_id, [...(byAuction.get(r.auction_id) ?? []), r]);

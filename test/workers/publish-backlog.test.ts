@@ -125,7 +125,7 @@ test.serial('private event batches go oldest first, in order, up to the sweep bu
   const users = ['00000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-000000000002'];
   const stream = userEventsStream(config.redis.prefix);
   const start = (await redis.xadd(stream, '*', 'mark', 'start'))!;
-  // 1,200 events: more than one stream entry holds (500), and more than the budget.
+  // 1,200 events: more than one stream entry holds (100), and more than the budget.
   const big = await unpublishedBatch(users, 1_200, 0, 90);
   const small = await unpublishedBatch(users, 3, 1_200, 80);
   const young = await unpublishedBatch(users, 2, 1_203, 0);
@@ -134,7 +134,7 @@ test.serial('private event batches go oldest first, in order, up to the sweep bu
   const isPublished = async (id: string) => Boolean((await db('user_event_batches').where({ id }).first()).published_at);
   t.deepEqual(await Promise.all([big, small, young].map(isPublished)), [true, false, false]);
   const entries = await redis.xrange(stream, `(${start}`, '+');
-  t.deepEqual(entries.map(([, f]) => (f.length - 2) / 4), [500, 500, 200], 'split into entries of at most 500');
+  t.deepEqual(entries.map(([, f]) => (f.length - 2) / 4), Array(12).fill(100), "split into entries of at most 100");
   t.true(entries.every(([, f]) => f[0] === 'batch' && f[1] === big));
   const second = await publishBacklog(db, redis, config, 1_000, 1_000);
   t.is(second.userEvents, 3, 'the young batch is left to the drain that made it');
