@@ -114,3 +114,47 @@ test('each migration, one step at a time: down leaves the schema of the step bef
   }
   t.deepEqual(await completed(db), names);
 });
+
+test('private events move to batches and back: the unpublished ones, in order, compressed where the server can', async (t) => {
+  const handle = useDatabase();
+  t.teardown(handle.close);
+  const db = await handle.open();
+  // Down to just before 20261201000007_user_event_batches (later migrations too).
+  while (!(await db.schema.hasTable('user_events'))) await db.migrate.down();
+  const [, pending] = (await db.migrate.list()) as [unknown[], { file: string }[]];
+  t.is(pending[0]?.file, '20261201000007_user_event_batches.ts');
+  const [u] = await db('users').insert({ email: 'ue@m', name: 'U', password_hash: 'x' }).returning('id');
+  await db('user_events').insert([
+    { user_id: u.id, type: 'bid.ack', payload: { type: 'bid.ack', n: 1 } },
+    { user_id: u.id, type: 'bid.ack', payload: { type: 'bid.ack', n: 2 }, published_at: db.fn.now() },
+    { user_id: u.id, type: 'bid.outbid', payload: { type: 'bid.outbid', n: 3 } },
+  ]);
+  await db.migrate.up();
+  t.false(await db.schema.hasTable('user_events'));
+  const batches = await db('user_event_batches').orderBy('id');
+  t.deepEqual(
+    batches.map((b) => [b.size, b.published_at, b.events]),
+    [
+      [1, null, [{ userId: u.id, event: { type: 'bid.ack', n: 1 } }]],
+      [1, null, [{ userId: u.id, event: { type: 'bid.outbid', n: 3 } }]],
+    ],
+    'the unpublished ones, in order; the published one is history',
+  );
+  const { rows } = await db.raw(
+    "select attcompression, attstorage from pg_attribute where attrelid = 'user_event_batches'::regclass and attname = 'events'",
+  );
+  t.true(rows[0].attcompression === 'l' || rows[0].attstorage === 'e', 'lz4, or stored uncompressed');
+
+  await db('user_event_batches').insert({ events: JSON.stringify([{ userId: u.id, event: { type: 'bid.ack', n: 4 } }, { userId: u.id, event: { type: 'auction.won', n: 5 } }]), size: 2 });
+  await db.migrate.down();
+  const back = await db('user_events').orderBy('id');
+  t.deepEqual(
+    back.map((e) => [e.user_id, e.type, e.payload.n, e.published_at]),
+    [
+      [u.id, 'bid.ack', 1, null],
+      [u.id, 'bid.outbid', 3, null],
+      [u.id, 'bid.ack', 4, null],
+      [u.id, 'auction.won', 5, null],
+    ],
+  );
+});
