@@ -149,7 +149,7 @@ export function batchJson(events: UserEvent[]): string {
 }
 
 /** Stores private events as one batch (one row, see the user_event_batches migration); returns its id, or null for none. */
-export async function insertUserEvents(trx: Knex, events: UserEvent[]): Promise<string | null> {
+export async function insertUserEventBatch(trx: Knex, events: UserEvent[]): Promise<string | null> {
   if (events.length === 0) return null;
   const [row] = await trx('user_event_batches').insert({ events: batchJson(events), size: events.length }).returning('id');
   return String(row.id);

@@ -18,7 +18,7 @@ import {
   createWinnerOrder,
   dbNow,
   insertEvents,
-  insertUserEvents,
+  insertUserEventBatch,
   loadDrainInputs,
   lockAuction,
   lockAuctions,
@@ -149,7 +149,7 @@ export async function applyQueued(trx: Knex.Transaction, row: AuctionRow, close:
       await saveState(trx, state, { winnerId: closed.winnerId, ended: true });
     }
   }
-  const userBatchId = await insertUserEvents(trx, a.outbox.user);
+  const userBatchId = await insertUserEventBatch(trx, a.outbox.user);
   return {
     applied: a.verdicts.length,
     verdicts: a.verdicts,
