@@ -19,7 +19,7 @@
 import type { Knex } from 'knex';
 import type { Redis } from 'ioredis';
 import { frameJson } from '../auction/frames.js';
-import { USER_EVENTS_MAXLEN, auctionStream, userEventsStream } from '../queues/streams.js';
+import { auctionStream, userEventsEntry } from '../queues/streams.js';
 import type { Config } from './env.js';
 
 export interface Published {
@@ -130,9 +130,9 @@ export async function appendEvents(
   let userEvents = 0;
   for (const b of userBatches) {
     for (let i = 0; i < b.events.length; i += USER_EVENTS_PER_ENTRY) {
-      const fields = ['batch', b.id];
-      for (const e of b.events.slice(i, i + USER_EVENTS_PER_ENTRY)) fields.push('userId', e.userId, 'event', frameJson(e.frame));
-      pipe.xadd(userEventsStream(config.redis.prefix), 'MAXLEN', '~', String(USER_EVENTS_MAXLEN), '*', ...fields);
+      const chunk = b.events.slice(i, i + USER_EVENTS_PER_ENTRY).map((e) => ({ userId: e.userId, json: frameJson(e.frame) }));
+      const { key, args } = userEventsEntry(config.redis.prefix, chunk, b.id);
+      pipe.xadd(key, ...args);
     }
     userEvents += b.events.length;
   }
@@ -245,25 +245,17 @@ export async function publishBacklog(db: Knex, redis: Redis, config: Config, gra
   );
   // Private event batches, oldest first, while fewer than `limit` events come
   // before them (so at least one batch, however large, and the last one taken
-  // may cross the budget). The partial index of unpublished batches churns
-  // (every batch enters and leaves it) and keeps dead entries until a vacuum. An
-  // index scan marks those it finds dead so later sweeps skip them; the bitmap
-  // scan the planner prefers visits every one's heap page again, each second
-  // (200 ms at 250,000 single-event rows).
-  const batchRows = await db.transaction(async (trx) => {
-    await trx.raw('set local enable_bitmapscan = off');
-    const { rows } = await trx.raw(
-      `select id, events from (
-         select id, events, sum(size) over (order by id) - size as before from (
-           select id, events, size from user_event_batches
-           where published_at is null and created_at < clock_timestamp() - make_interval(secs => ?)
-           order by id limit ?
-         ) b
-       ) b where before < ? order by id`,
-      [graceMs / 1000, limit, limit],
-    );
-    return rows as { id: string; events: { userId: string; event: unknown }[] }[];
-  });
+  // may cross the budget).
+  const { rows: batchRows } = (await db.raw(
+    `select id, events from (
+       select id, events, sum(size) over (order by id) - size as before from (
+         select id, events, size from user_event_batches
+         where published_at is null and created_at < clock_timestamp() - make_interval(secs => ?)
+         order by id limit ?
+       ) b
+     ) b where before < ? order by id`,
+    [graceMs / 1000, limit, limit],
+  )) as { rows: { id: string; events: { userId: string; event: unknown }[] }[] };
   return publishEvents(
     db,
     redis,

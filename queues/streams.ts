@@ -20,6 +20,20 @@ export function userEventsStream(redisPrefix: string): string {
   return `${redisPrefix}:stream:user-events`;
 }
 
+/**
+ * One user-events entry, as the stream key and the rest of its XADD arguments
+ * (trimmed to about USER_EVENTS_MAXLEN): optionally `batch` and its id,
+ * then a `userId`, `event` pair per event (the event as JSON), in order. The
+ * broadcaster reads the pairs in order, so one entry carries one event or a
+ * round's batch alike.
+ */
+export function userEventsEntry(redisPrefix: string, events: { userId: string; json: string }[], batchId?: string): { key: string; args: string[] } {
+  const args = ['MAXLEN', '~', String(USER_EVENTS_MAXLEN), '*'];
+  if (batchId !== undefined) args.push('batch', batchId);
+  for (const e of events) args.push('userId', e.userId, 'event', e.json);
+  return { key: userEventsStream(redisPrefix), args };
+}
+
 export function auctionStream(redisPrefix: string, auctionId: string): string {
   return `${redisPrefix}:stream:auction:${auctionId}`;
 }

@@ -415,7 +415,7 @@ export async function writeRound(
        where a.id = v.id
      ), u as (
        insert into user_event_batches (events, size)
-       select ?::json, ?::int where ?::int > 0
+       select * from (values (?::json, ?::int)) as v(events, size) where v.size > 0
        returning id
      ), m as (
        update user_event_batches set published_at = clock_timestamp() where id = any(?::bigint[]) and published_at is null
@@ -444,7 +444,6 @@ export async function writeRound(
       states.map((s) => s.seq),
       states.map((s) => marks.published.get(s.id) ?? 0),
       batchJson(userEvents),
-      userEvents.length,
       userEvents.length,
       marks.userBatchIds,
     ),

@@ -1,6 +1,6 @@
 import { insertNotificationOnce } from '../../db/operations/notifications.js';
 import { findUserById } from '../../db/operations/users.js';
-import { USER_EVENTS_MAXLEN, userEventsStream } from '../../queues/streams.js';
+import { userEventsEntry } from '../../queues/streams.js';
 import type { JobPayloads } from '../../queues/jobs.js';
 import type { WorkerContext } from '../context.js';
 
@@ -25,16 +25,7 @@ export async function notificationSend(ctx: WorkerContext, data: JobPayloads['no
   });
   if (!inserted) return 'duplicate';
   const event = { type: 'notification', id: data.notificationId, kind: data.kind, text: TEXT[data.kind] };
-  await ctx.redis.xadd(
-    userEventsStream(ctx.config.redis.prefix),
-    'MAXLEN',
-    '~',
-    String(USER_EVENTS_MAXLEN),
-    '*',
-    'userId',
-    data.userId,
-    'event',
-    JSON.stringify(event),
-  );
+  const { key, args } = userEventsEntry(ctx.config.redis.prefix, [{ userId: data.userId, json: JSON.stringify(event) }]);
+  await ctx.redis.xadd(key, ...args);
   return 'delivered';
 }
