@@ -238,60 +238,36 @@ export async function bidHistory(db: Knex, auctionId: string, limit: number, bef
 }
 
 /**
- * Auctions of some bid partitions that have queued bids, those waiting longest
- * first (so a busy few cannot starve the rest): a cheap, unlocked look.
+ * The select list that reads a round's inputs for the auctions in `ids` (an SQL
+ * expression giving a uuid[]): proxies, queued bids (receipt order), bans and
+ * proxy owners' names, each as one json value. Its bindings: each auction's
+ * share of the bids, then the limit (see loadDrainInputs).
  */
-export async function auctionsWithQueuedBids(db: Knex, partitions: number[], limit: number): Promise<string[]> {
-  const rows = await db('bids')
-    .whereIn('partition', partitions)
-    .where({ status: 'queued' })
-    .groupBy('auction_id')
-    .orderByRaw('min(received_at)')
-    .limit(limit)
-    .select('auction_id');
-  return rows.map((r: { auction_id: string }) => r.auction_id);
-}
-
-/**
- * Locks several auctions in id order (one statement, so every locker of more
- * than one auction takes them in the same order and none can deadlock).
- */
-export async function lockAuctions(trx: Knex.Transaction, ids: string[]): Promise<AuctionRow[]> {
-  if (ids.length === 0) return [];
-  const { rows } = await trx.raw('select * from auctions where id = any(?::uuid[]) order by id for no key update', bindings(ids));
-  return rows as AuctionRow[];
-}
-
-/**
- * Proxies, queued bids (receipt order), bans and proxy owners' names of several
- * auctions, in one round trip. At most `limit` bids, and each auction's share at
- * most limit / auctions (a prefix of its queue), so a few deep queues cannot
- * take every round from the auctions that have waited longest.
- */
-export async function loadDrainInputs(trx: Knex, ids: string[], limit: number) {
-  const { rows } = await trx.raw(
-    `select
+const drainInputsSelect = (ids: string) => `
        (select coalesce(json_agg(json_build_object('auctionId', a.auction_id, 'userId', a.user_id, 'maxAmount', a.max_amount,
                 'placedOrder', a.placed_order, 'exhausted', a.exhausted, 'name', u.name)), '[]')
-          from autobids a join users u on u.id = a.user_id where a.auction_id = any(?::uuid[])) as proxies,
+          from autobids a join users u on u.id = a.user_id where a.auction_id = any(${ids})) as proxies,
        (select coalesce(json_agg(q order by q.auction_id, q.receipt_no), '[]') from (
           select b.id, b.auction_id, b.kind, b.bidder_id, u.name, b.amount, b.receipt_no,
                  floor(extract(epoch from b.received_at) * 1000)::bigint as received_ms
           from (
             select *, row_number() over (partition by auction_id order by receipt_no) as rn
-            from bids where auction_id = any(?::uuid[]) and status = 'queued'
+            from bids where auction_id = any(${ids}) and status = 'queued'
           ) b join users u on u.id = b.bidder_id
           where b.rn <= ?
           order by b.auction_id, b.receipt_no limit ?) q) as bids,
        (select coalesce(json_agg(json_build_object('auctionId', auction_id, 'userId', user_id)), '[]')
-          from auction_bans where auction_id = any(?::uuid[]) and (expires_at is null or expires_at > clock_timestamp())) as bans`,
-    bindings(ids, ids, Math.ceil(limit / Math.max(1, ids.length)), limit, ids),
-  );
-  const r = rows[0] as {
-    proxies: { auctionId: string; userId: string; maxAmount: string | number; placedOrder: string | number; exhausted: boolean; name: string }[];
-    bids: { id: string; auction_id: string; kind: 'bid' | 'autobid'; bidder_id: string; name: string; amount: string | number; receipt_no: string | number; received_ms: string | number }[];
-    bans: { auctionId: string; userId: string }[];
-  };
+          from auction_bans where auction_id = any(${ids}) and (expires_at is null or expires_at > clock_timestamp())) as bans`;
+
+interface DrainInputsRow {
+  proxies: { auctionId: string; userId: string; maxAmount: string | number; placedOrder: string | number; exhausted: boolean; name: string }[];
+  bids: { id: string; auction_id: string; kind: 'bid' | 'autobid'; bidder_id: string; name: string; amount: string | number; receipt_no: string | number; received_ms: string | number }[];
+  bans: { auctionId: string; userId: string }[];
+}
+
+export type DrainInputs = ReturnType<typeof parseDrainInputs>;
+
+function parseDrainInputs(r: DrainInputsRow) {
   const proxies = new Map<string, Proxy[]>();
   const names = new Map<string, string>();
   for (const p of r.proxies) {
@@ -309,6 +285,67 @@ export async function loadDrainInputs(trx: Knex, ids: string[], limit: number) {
   const bans = new Map<string, Set<string>>();
   for (const b of r.bans) bans.set(b.auctionId, (bans.get(b.auctionId) ?? new Set()).add(b.userId));
   return { proxies, bids, bans, names, total: r.bids.length };
+}
+
+/**
+ * Proxies, queued bids (receipt order), bans and proxy owners' names of several
+ * auctions, in one round trip. At most `limit` bids, and each auction's share at
+ * most limit / auctions (a prefix of its queue), so a few deep queues cannot
+ * take every round from the auctions that have waited longest.
+ */
+export async function loadDrainInputs(trx: Knex, ids: string[], limit: number): Promise<DrainInputs> {
+  const { rows } = await trx.raw(
+    `select ${drainInputsSelect('?::uuid[]')}`,
+    bindings(ids, ids, Math.ceil(limit / Math.max(1, ids.length)), limit, ids),
+  );
+  return parseDrainInputs(rows[0] as DrainInputsRow);
+}
+
+/** lockQueuedAuctions's statement (bindings: partitions, auctions, limit, limit). */
+const LOCK_QUEUED_SQL = `with look as materialized (
+   select auction_id from bids where partition = any(?::smallint[]) and status = 'queued'
+   group by auction_id order by min(received_at) limit ?
+ ), l as materialized (
+   select a.*, a.xmin::text as row_version from auctions a
+   where a.id in (select auction_id from look) order by a.id for no key update
+ ), k as materialized (
+   select coalesce(array_agg(id order by id), '{}') as ids, count(*) as n from l
+ ), i as materialized (
+   select exists (select 1 from l join auctions a on a.id = l.id where a.xmin::text <> l.row_version) as changed,
+          ${drainInputsSelect('(select ids from k)::uuid[]').replace('where b.rn <= ?', 'where b.rn <= ceil(?::numeric / greatest(1, (select n from k)))')}
+ )
+ select l.*, i.changed, i.proxies, i.bids, i.bans
+ from l left join i on l.id = (select ids[1] from k) order by l.id`;
+
+/**
+ * A round's start, in one statement (inside the round's transaction): the look
+ * (auctions of `partitions` with queued bids, those waiting longest first, at
+ * most `auctions`), their locks (in id order, so every locker of more than one
+ * auction takes them in the same order and none can deadlock) and their inputs
+ * (as loadDrainInputs, at most `limit` bids). Three round trips in one: on this
+ * path every round trip is a bid's latency.
+ *
+ * The inputs are read in the statement's snapshot, taken before the locks were
+ * granted. When a transaction that held one of those locks changed the auction
+ * meanwhile (every write of a round, a close or a cancel updates the auction's
+ * row), its locked row is a newer version than the snapshot's, and the inputs
+ * are read again now that every lock is held (a fresh snapshot), so bids another
+ * round has just applied are never applied twice. Returns the locked rows in id
+ * order, and whether the inputs were read again.
+ */
+export async function lockQueuedAuctions(trx: Knex.Transaction, partitions: number[], auctions: number, limit: number): Promise<{ rows: AuctionRow[]; inputs: DrainInputs; reread: boolean }> {
+  // One result row per locked auction; the inputs ride on the first.
+  const { rows } = await trx.raw(
+    LOCK_QUEUED_SQL,
+    bindings(partitions, auctions, limit, limit),
+  );
+  if (rows.length === 0) return { rows: [], inputs: parseDrainInputs({ proxies: [], bids: [], bans: [] }), reread: false };
+  const first = rows[0] as DrainInputsRow & { changed: boolean };
+  const locked = (rows as (AuctionRow & Partial<DrainInputsRow> & { row_version?: string; changed?: boolean })[]).map(
+    ({ row_version: _v, changed: _c, proxies: _p, bids: _b, bans: _n, ...row }) => row as AuctionRow,
+  );
+  if (!first.changed) return { rows: locked, inputs: parseDrainInputs(first), reread: false };
+  return { rows: locked, inputs: await loadDrainInputs(trx, locked.map((a) => a.id), limit), reread: true };
 }
 
 /** The proxies in `after` that differ from `before`. */

@@ -9,6 +9,7 @@ import { registerUser, useSystem } from '../helpers/system.js';
 import { bid, insertLiveAuctions, liveAuction, storedUserEvents, waitFor } from '../helpers/auctions.js';
 import { bidDrain, settleDrains } from '../../workers/handlers/bid-drain.js';
 import { BID_PARTITIONS, bidPartition } from '../../queues/names.js';
+import { lockQueuedAuctions } from '../../db/operations/auctions.js';
 
 // Serial: both tests drive the one in-process worker context (and so its merged rounds).
 const system = useSystem(test, { workers: false, env: { RATE_LIMIT_BIDS_PER_MIN: '100000', RATE_LIMIT_GENERAL_PER_MIN: '100000' } });
@@ -124,4 +125,40 @@ test.serial('a drain ends without waiting for its publish marks; settleDrains (s
   const unmarked = (await storedUserEvents(sys.db, [bidder.id])).filter((e) => e.publishedAt === null);
   t.deepEqual(unmarked, [], "the round's private events are marked");
   t.is((await storedUserEvents(sys.db, [bidder.id], 'bid.ack')).length, 1);
+});
+
+test.serial("a round's one-statement look, lock and read reads its bids again when another transaction changed the auction while it waited for the lock", async (t) => {
+  const sys = system();
+  const seller = await registerUser(sys, 'seller');
+  const bidder = await registerUser(sys);
+  const a = await liveAuction(sys, seller);
+  for (const amount of [50_000, 60_000]) t.is((await bid(sys, bidder, a.id, amount)).status, 202);
+  const partition = bidPartition(a.id);
+  const look = (trx: Parameters<typeof lockQueuedAuctions>[0]) => lockQueuedAuctions(trx, [partition], 200, 2_000);
+
+  // Uncontended: the statement's own read, both bids, in receipt order.
+  const calm = await sys.db.transaction(look);
+  t.false(calm.reread);
+  t.true(calm.rows.some((r) => r.id === a.id));
+  t.deepEqual(calm.inputs.bids.get(a.id)?.map((b) => b.amount), [50_000, 60_000]);
+
+  // Contended: another transaction holds the auction's lock and applies both bids
+  // (as a round, a close or a duplicate drain would). The round's statement takes
+  // its snapshot, waits for the lock, and gets it once those verdicts are committed:
+  // its snapshot still shows the bids queued, so it must read them again.
+  let contended: Promise<Awaited<ReturnType<typeof look>>> | undefined;
+  await sys.db.transaction(async (other) => {
+    await other('auctions').where({ id: a.id }).forNoKeyUpdate().first();
+    await other('bids').where({ auction_id: a.id, status: 'queued' }).update({ status: 'rejected', reason: 'bid_too_low', applied_at: other.fn.now() });
+    await other('auctions').where({ id: a.id }).update({ updated_at: other.fn.now() });
+    contended = sys.db.transaction(look);
+    await waitFor(async () => {
+      const { rows } = await sys.db.raw("select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like '%with look as materialized%'");
+      return rows.length > 0;
+    }, 5_000, 'the round waiting for the lock');
+  });
+  const after = await contended!;
+  t.true(after.reread, 'read again under the lock');
+  t.true(after.rows.some((r) => r.id === a.id), 'the look saw the bids queued and locked the auction');
+  t.is(after.inputs.bids.get(a.id), undefined, 'no bid the other transaction applied is applied again');
 });

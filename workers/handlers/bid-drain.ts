@@ -2,9 +2,10 @@
  * Applying bids. A drain job wakes its partition: the handler finds every
  * auction of the partition with queued bids and applies them in one transaction
  * per round (shared with the other partitions draining in this process, see
- * RoundMerger): lock those auctions (in id order, one statement), read their
+ * RoundMerger): find those auctions, lock them (in id order) and read their
  * queued bids in receipt order (committed bids are a gap-free prefix, see
- * recordBids), run each auction's bids through the pure engine, and write
+ * recordBids), all in one statement (lockQueuedAuctions), run each auction's
+ * bids through the pure engine, and write
  * verdicts, states, proxies and the outbox (public events with their seq, private
  * events) in one statement. A drain that runs twice, or two at once, change
  * nothing the second time: the row locks serialize them and a bid leaves `queued` once.
@@ -13,7 +14,6 @@ import type { Knex } from 'knex';
 import { applyBid, closeAuction, type AuctionState } from '../../auction/engine.js';
 import { privateFrame, publicFrame, type AuctionFrame } from '../../auction/frames.js';
 import {
-  auctionsWithQueuedBids,
   changedProxies,
   createWinnerOrder,
   dbNow,
@@ -21,11 +21,12 @@ import {
   insertUserEventBatch,
   loadDrainInputs,
   lockAuction,
-  lockAuctions,
+  lockQueuedAuctions,
   lockReceipts,
   saveState,
   toState,
   writeRound,
+  type DrainInputs,
   type Verdict,
 } from '../../db/operations/auctions.js';
 import type { AuctionRow } from '../../db/tables.js';
@@ -69,9 +70,8 @@ export interface DrainResult {
   appliedBy: Map<string, number>;
 }
 
-/** Runs the queued bids of the locked `rows` through the engine; writes nothing. */
-async function applyLocked(trx: Knex.Transaction, rows: AuctionRow[]) {
-  const inputs = await loadDrainInputs(trx, rows.map((r) => r.id), BATCH);
+/** Runs the queued bids of the locked `rows` (`inputs`: theirs, read under the locks) through the engine; writes nothing. */
+function applyLocked(rows: AuctionRow[], inputs: DrainInputs) {
   const outbox: Outbox = { frames: [], user: [] };
   const verdicts: Verdict[] = [];
   const receivedAt: number[] = [];
@@ -104,7 +104,7 @@ async function applyLocked(trx: Knex.Transaction, rows: AuctionRow[]) {
 }
 
 /** Writes a round's verdicts, proxies, events and states (and `userEvents`, and `marks`); returns the private events' batch id. */
-function writeApplied(trx: Knex.Transaction, a: Awaited<ReturnType<typeof applyLocked>>, userEvents: Outbox['user'], marks?: Marks) {
+function writeApplied(trx: Knex.Transaction, a: ReturnType<typeof applyLocked>, userEvents: Outbox['user'], marks?: Marks) {
   return writeRound(
     trx,
     { verdicts: a.verdicts, proxies: a.proxyChanges, frames: a.outbox.frames, states: a.touched, userEvents },
@@ -113,13 +113,12 @@ function writeApplied(trx: Knex.Transaction, a: Awaited<ReturnType<typeof applyL
 }
 
 /**
- * Applies the queued bids of several auctions in one transaction, recording
- * `marks` (earlier rounds' publishing) with them. Returns also the auctions
- * whose marks were recorded: those the round changed.
+ * Applies the queued bids of the auctions `locked` (lockQueuedAuctions) in their
+ * transaction, recording `marks` (earlier rounds' publishing) with them. Returns
+ * also the auctions whose marks were recorded: those the round changed.
  */
-export async function applyQueuedMany(trx: Knex.Transaction, ids: string[], marks?: Marks): Promise<DrainResult & { marked: Set<string> }> {
-  const rows = await lockAuctions(trx, ids);
-  const a = await applyLocked(trx, rows);
+export async function applyQueuedMany(trx: Knex.Transaction, locked: { rows: AuctionRow[]; inputs: DrainInputs }, marks?: Marks): Promise<DrainResult & { marked: Set<string> }> {
+  const a = applyLocked(locked.rows, locked.inputs);
   const userBatchId = await writeApplied(trx, a, a.outbox.user, marks);
   const marked = new Set(a.touched.map((s) => s.id));
   return { applied: a.verdicts.length, verdicts: a.verdicts, receivedAt: a.receivedAt, accepted: a.accepted, outbox: a.outbox, userBatchId, more: a.more, states: a.states, appliedBy: a.appliedBy, marked };
@@ -130,7 +129,7 @@ export async function applyQueuedMany(trx: Knex.Transaction, ids: string[], mark
  * it also ends the auction if its end has passed. Used by close.
  */
 export async function applyQueued(trx: Knex.Transaction, row: AuctionRow, close: boolean): Promise<DrainResult & { ended: boolean; state: AuctionState }> {
-  const a = await applyLocked(trx, [row]);
+  const a = applyLocked([row], await loadDrainInputs(trx, [row.id], BATCH));
   await writeApplied(trx, a, []);
   let state = a.states.get(row.id)!;
   let ended = false;
@@ -338,7 +337,23 @@ class RoundMerger {
 
   private async runRound(batch: Map<number, Waiter[]>): Promise<void> {
     const { ctx } = this;
-    const ids = await auctionsWithQueuedBids(ctx.db, [...batch.keys()], AUCTIONS_PER_ROUND);
+    // Marks taken for the round's statement: put back if its transaction fails.
+    let taken: Marks | undefined;
+    let round: { ids: string[]; done: { result: Awaited<ReturnType<typeof applyQueuedMany>>; carried: Marks } | null };
+    try {
+      // The look, the locks and the reads are one statement, in the transaction.
+      round = await ctx.db.transaction(async (trx) => {
+        const locked = await lockQueuedAuctions(trx, [...batch.keys()], AUCTIONS_PER_ROUND, BATCH);
+        const ids = locked.rows.map((r) => r.id);
+        if (ids.length === 0) return { ids, done: null };
+        const carried = (taken = this.takeMarks(ids));
+        return { ids, done: { result: await applyQueuedMany(trx, locked, carried), carried } };
+      });
+    } catch (err) {
+      if (taken) this.keepMarks(taken);
+      throw err;
+    }
+    const { ids, done } = round;
     // A look cut at its limit may have left out partitions that have bids queued:
     // they are told to come again (0), not that they are done (null).
     const absent = ids.length === AUCTIONS_PER_ROUND ? 0 : null;
@@ -346,15 +361,8 @@ class RoundMerger {
     // Even a round with nothing to apply answers with the chain's tail: a drain
     // waits for the publishing of every round it took part in.
     let published = this.published;
-    if (ids.length > 0) {
-      const carried = this.takeMarks(ids);
-      let result: Awaited<ReturnType<typeof applyQueuedMany>>;
-      try {
-        result = await ctx.db.transaction((trx) => applyQueuedMany(trx, ids, carried));
-      } catch (err) {
-        this.keepMarks(carried);
-        throw err;
-      }
+    if (done) {
+      const { result, carried } = done;
       // Committed: nothing below may throw before its events are on their way.
       // Marks of auctions the round locked but did not change were not written.
       this.keepMarks({ auctions: carried.auctions, userBatchIds: [] }, [...carried.auctions.keys()].filter((id) => !result.marked.has(id)));
