@@ -19,6 +19,7 @@
 import type { Knex } from 'knex';
 import type { Redis } from 'ioredis';
 import { frameJson } from '../auction/frames.js';
+import { prepared } from '../db/client.js';
 import { auctionStream, userEventsEntry } from '../queues/streams.js';
 import type { Config } from './env.js';
 
@@ -180,7 +181,7 @@ export async function markPublished(db: Knex, marks: Marks): Promise<void> {
      update user_event_batches set published_at = clock_timestamp()
      where id = any(?::bigint[]) and published_at is null and (select count(*) from l) >= 0`,
     [ids, ids, ids.map((id) => marks.auctions.get(id)!), marks.userBatchIds] as unknown as Knex.RawBinding[],
-  );
+  ).options(prepared('blytz_mark_published'));
 }
 
 /** Appends events and marks them published (see appendEvents, markPublished); throws the first failure after marking the rest. */

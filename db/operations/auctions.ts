@@ -7,6 +7,7 @@ import type { Knex } from 'knex';
 import type { AuctionState, BidInput, Proxy } from '../../auction/engine.js';
 import { frameJson, type AuctionFrame } from '../../auction/frames.js';
 import { bidPartition } from '../../queues/names.js';
+import { prepared } from '../client.js';
 import type { AuctionRow, AutobidRow, BidRow } from '../tables.js';
 
 const num = (v: string | number) => Number(v);
@@ -301,6 +302,16 @@ export async function loadDrainInputs(trx: Knex, ids: string[], limit: number): 
   return parseDrainInputs(rows[0] as DrainInputsRow);
 }
 
+/** Every column of AuctionRow, listed (a prepared statement's result never uses `*`, see `prepared`). */
+const AUCTION_COLUMNS = [
+  'id', 'seller_id', 'product_id', 'title', 'status', 'starting_price', 'reserve_price', 'current_price', 'currency', 'bid_increment',
+  'leader_id', 'leader_order', 'bid_count', 'duration_seconds', 'starts_at', 'ends_at', 'soft_close_seconds', 'seq', 'published_seq',
+  'winner_id', 'ended_at', 'hard_end', 'created_at', 'updated_at',
+] as const satisfies readonly (keyof AuctionRow)[];
+// Fails to compile when AuctionRow gains a column that the list above lacks.
+const _everyAuctionColumn: Exclude<keyof AuctionRow, (typeof AUCTION_COLUMNS)[number]> extends never ? true : never = true;
+void _everyAuctionColumn;
+
 /** lockQueuedAuctions's statement (bindings: partitions, auctions, limit, limit). */
 const LOCK_QUEUED_SQL = `with look as materialized (
    select auction_id from bids where partition = any(?::smallint[]) and status = 'queued'
@@ -314,7 +325,7 @@ const LOCK_QUEUED_SQL = `with look as materialized (
    select exists (select 1 from l join auctions a on a.id = l.id where a.xmin::text <> l.row_version) as changed,
           ${drainInputsSelect('(select ids from k)::uuid[]').replace('where b.rn <= ?', 'where b.rn <= ceil(?::numeric / greatest(1, (select n from k)))')}
  )
- select l.*, i.changed, i.proxies, i.bids, i.bans
+ select ${AUCTION_COLUMNS.map((c) => `l.${c}`).join(', ')}, i.changed, i.proxies, i.bids, i.bans
  from l left join i on l.id = (select ids[1] from k) order by l.id`;
 
 /**
@@ -338,11 +349,11 @@ export async function lockQueuedAuctions(trx: Knex.Transaction, partitions: numb
   const { rows } = await trx.raw(
     LOCK_QUEUED_SQL,
     bindings(partitions, auctions, limit, limit),
-  );
+  ).options(prepared('blytz_lock_queued_auctions'));
   if (rows.length === 0) return { rows: [], inputs: parseDrainInputs({ proxies: [], bids: [], bans: [] }), reread: false };
   const first = rows[0] as DrainInputsRow & { changed: boolean };
-  const locked = (rows as (AuctionRow & Partial<DrainInputsRow> & { row_version?: string; changed?: boolean })[]).map(
-    ({ row_version: _v, changed: _c, proxies: _p, bids: _b, bans: _n, ...row }) => row as AuctionRow,
+  const locked = (rows as (AuctionRow & Partial<DrainInputsRow> & { changed?: boolean })[]).map(
+    ({ changed: _c, proxies: _p, bids: _b, bans: _n, ...row }) => row as AuctionRow,
   );
   if (!first.changed) return { rows: locked, inputs: parseDrainInputs(first), reread: false };
   return { rows: locked, inputs: await loadDrainInputs(trx, locked.map((a) => a.id), limit), reread: true };
@@ -406,7 +417,7 @@ export async function recordBids(db: Knex, groups: { auctionId: string; items: I
       rows.map((r) => bidPartition(r.g.auctionId)),
       groups.map((g) => g.auctionId),
     ),
-  );
+  ).options(prepared('blytz_record_bids'));
   const out = new Map<string, { ids: Set<string>; upTo: number }>();
   for (const r of found as { auction_id: string; ids: string[]; up_to: string }[]) {
     out.set(r.auction_id, { ids: new Set(r.ids), upTo: Number(r.up_to) });
@@ -484,7 +495,7 @@ export async function writeRound(
       userEvents.length,
       marks.userBatchIds,
     ),
-  );
+  ).options(prepared('blytz_write_round'));
   const id = rows[0].batch_id as string | number | null;
   return id === null ? null : String(id);
 }

@@ -1,0 +1,70 @@
+/**
+ * The bid path's hot statements run as named prepared statements (db/client.ts,
+ * `prepared`): parsed once per connection, and a migration that adds a column
+ * must not break them on connections already open (their results list columns,
+ * never a table's `*`).
+ */
+import test from 'ava';
+import { randomUUID } from 'node:crypto';
+import { createDb, type Knex } from '../../db/client.js';
+import { lockQueuedAuctions, recordBids, writeRound } from '../../db/operations/auctions.js';
+import { markPublished } from '../../lib/publisher.js';
+import { bidPartition } from '../../queues/names.js';
+import { createTestDatabase } from '../helpers/db.js';
+import { testConfig } from '../helpers/config.js';
+import { insertLiveAuctions } from '../helpers/auctions.js';
+
+let db: Knex;
+let drop: () => Promise<void>;
+let bidder: string;
+let auction: string;
+
+test.before(async () => {
+  const made = await createTestDatabase();
+  drop = made.drop;
+  // One connection: what it has prepared is what the next query sees.
+  db = createDb(testConfig(), { database: made.name, poolMax: 1 });
+  const [seller] = await db('users').insert({ email: 's@pp', name: 'S', role: 'seller', password_hash: 'x' }).returning('id');
+  const [buyer] = await db('users').insert({ email: 'b@pp', name: 'B', role: 'buyer', password_hash: 'x' }).returning('id');
+  bidder = buyer.id;
+  [auction] = (await insertLiveAuctions(db, seller.id, 1)) as [string];
+  await recordBids(db, [{ auctionId: auction, items: [{ id: randomUUID(), kind: 'bid', bidderId: bidder, amount: 5_000, idempotencyKey: null }] }]);
+});
+
+test.after.always(async () => {
+  await db?.destroy();
+  await drop?.();
+});
+
+/** The round's look, lock and read, rolled back (the bid stays queued). */
+async function look(): Promise<Awaited<ReturnType<typeof lockQueuedAuctions>>> {
+  const trx = await db.transaction();
+  try {
+    return await lockQueuedAuctions(trx, [bidPartition(auction)], 200, 2_000);
+  } finally {
+    await trx.rollback();
+  }
+}
+
+test.serial('recording bids, a round’s look and write, and publish marks are named prepared statements', async (t) => {
+  await look();
+  await db.transaction((trx) => writeRound(trx, { verdicts: [], proxies: [], frames: [], states: [], userEvents: [] }));
+  await markPublished(db, { auctions: new Map([[auction, 0]]), userBatchIds: [] });
+  const { rows } = await db.raw('select name from pg_prepared_statements order by name');
+  const names = (rows as { name: string }[]).map((r) => r.name);
+  for (const name of ['blytz_lock_queued_auctions', 'blytz_mark_published', 'blytz_record_bids', 'blytz_write_round']) t.true(names.includes(name), name);
+});
+
+test.serial('a column added to auctions while the statements are prepared does not break them', async (t) => {
+  // Enough runs for Postgres to consider a generic plan too.
+  for (let i = 0; i < 7; i++) t.deepEqual((await look()).inputs.bids.get(auction)?.map((b) => b.amount), [5_000]);
+  await db.raw('alter table auctions add column migrated_later integer');
+  try {
+    const after = await look();
+    t.deepEqual(after.rows.map((r) => r.id), [auction]);
+    t.deepEqual(after.inputs.bids.get(auction)?.map((b) => b.amount), [5_000]);
+    t.false('migrated_later' in after.rows[0]!, 'the result keeps its listed columns');
+  } finally {
+    await db.raw('alter table auctions drop column migrated_later');
+  }
+});
