@@ -225,7 +225,7 @@ export async function publishBacklog(db: Knex, redis: Redis, config: Config, gra
      ), lagging as (
        select a.id, a.published_seq,
               (select e.created_at from auction_events e where e.auction_id = a.id and e.seq > a.published_seq order by e.seq limit 1) as waiting_since
-       from auctions a where a.published_seq < a.seq
+       from auctions a where (a.status = 'live' and a.published_seq < a.seq) or a.unpublished_not_live
      ), behind as materialized (
        select id, published_seq, waiting_since from lagging
        where waiting_since < (select before from p)

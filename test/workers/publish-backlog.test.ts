@@ -145,3 +145,45 @@ test.serial('private event batches go oldest first, in order, up to the sweep bu
     'every event once, in order, to its user',
   );
 });
+
+test.serial('auctions behind in publishing are found whatever their status: live, scheduled (chat), ended, cancelled', async (t) => {
+  const ids = await insertLiveAuctions(db, seller, 4);
+  const statuses = ['live', 'scheduled', 'ended', 'cancelled'] as const;
+  for (const [i, id] of ids.entries()) {
+    await unpublished(id, 2);
+    if (statuses[i] !== 'live') await db('auctions').where({ id }).update({ status: statuses[i] });
+  }
+  await publishBacklog(db, redis, config, 1_000, 1_000);
+  for (const [i, id] of ids.entries()) {
+    t.is(await published(id), 2, statuses[i]);
+    t.deepEqual(
+      (await redis.xrange(auctionStream(config.redis.prefix, id), '-', '+')).map(([entry]) => Number(entry.split('-')[0])),
+      [1, 2],
+      statuses[i],
+    );
+  }
+});
+
+test.serial("a round's updates of a live auction are HOT: no index covers a column rounds and marks change", async (t) => {
+  // Without this, each update writes a new entry in each of auctions' indexes
+  // (migration 20261201000008): a new index on such a column would bring that back.
+  const [id] = (await insertLiveAuctions(db, seller, 1)) as [string];
+  const trx = await db.transaction();
+  // The backend's counts not yet reported include earlier transactions': take the difference.
+  const counts = async () => (await trx.raw("select pg_stat_get_xact_tuples_hot_updated('auctions'::regclass)::int as hot, pg_stat_get_xact_tuples_updated('auctions'::regclass)::int as all")).rows[0] as { hot: number; all: number };
+  try {
+    const before = await counts();
+    for (let seq = 1; seq <= 5; seq++) {
+      // What writeRound's auction update and markPublished change.
+      await trx('auctions')
+        .where({ id })
+        .update({ seq, current_price: 1_000 + seq, leader_order: seq, bid_count: seq, updated_at: trx.raw('clock_timestamp()'), published_seq: seq - 1 });
+      await trx('auctions').where({ id }).update({ published_seq: seq });
+    }
+    const after = await counts();
+    t.is(after.all - before.all, 10);
+    t.is(after.hot - before.hot, 10);
+  } finally {
+    await trx.rollback();
+  }
+});
