@@ -16,27 +16,75 @@ import type { Knex } from 'knex';
  * generated column, `unpublished_not_live`: an auction not live (scheduled with
  * chat, ended, cancelled) behind in publishing. The flag is false for every live
  * auction, so a round's update leaves it unchanged; it flips only around a status
- * change, and for chat before a show.
- * fillfactor 90 leaves room on each new page for the updated versions.
+ * change, and for chat before a show. fillfactor 90 leaves room on each page for
+ * the updated versions; it is set first, so the table's rewrite applies it.
  *
  * Adding a stored column rewrites the table under an exclusive lock (auctions
- * is small next to bids and events); the indexes are built and dropped
- * concurrently, outside a transaction.
+ * is small next to bids and events). The lock is asked for with a short
+ * lock_timeout and again after a pause, so that a wait behind a long transaction
+ * does not hold every bid's intake (whose foreign-key check needs a share lock
+ * on the auction) for long. The indexes are built and dropped concurrently,
+ * outside a transaction, without the connections' statement timeout; an index
+ * left invalid by an interrupted build is dropped and built again.
  */
 export const config = { transaction: false };
 
+/** Runs `statements` on one connection, with no statement timeout. */
+async function onOneConnection(knex: Knex, statements: string[]): Promise<void> {
+  const client = knex.client as { acquireConnection(): Promise<unknown>; releaseConnection(c: unknown): Promise<void> };
+  const connection = await client.acquireConnection();
+  try {
+    await knex.raw('set statement_timeout = 0').connection(connection);
+    for (const sql of statements) await knex.raw(sql).connection(connection);
+  } finally {
+    await knex.raw('reset statement_timeout').connection(connection).catch(() => undefined);
+    await client.releaseConnection(connection);
+  }
+}
+
+/** Runs `sql` in a transaction that waits at most 2 s for its locks; tries up to 10 times. */
+async function withShortLockWait(knex: Knex, sql: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await knex.transaction(async (trx) => {
+        await trx.raw("set local lock_timeout = '2s'");
+        await trx.raw('set local statement_timeout = 0');
+        await trx.raw(sql);
+      });
+      return;
+    } catch (err) {
+      // 55P03: lock_not_available.
+      if ((err as { code?: string }).code !== '55P03' || attempt >= 10) throw err;
+      await new Promise((r) => setTimeout(r, 1_000));
+    }
+  }
+}
+
+/** Drops index `name` when a build of it was interrupted and left it invalid. */
+async function dropIfInvalid(knex: Knex, name: string): Promise<void> {
+  const { rows } = await knex.raw('select 1 from pg_index i join pg_class c on c.oid = i.indexrelid where c.relname = ? and not i.indisvalid', [name]);
+  if (rows.length > 0) await onOneConnection(knex, [`drop index concurrently if exists ${name}`]);
+}
+
 export async function up(knex: Knex): Promise<void> {
-  await knex.raw(
+  await withShortLockWait(knex, 'alter table auctions set (fillfactor = 90)');
+  await withShortLockWait(
+    knex,
     "alter table auctions add column if not exists unpublished_not_live boolean generated always as (status <> 'live' and published_seq < seq) stored",
   );
-  await knex.raw('create index concurrently if not exists auctions_unpublished_not_live_idx on auctions (id) where unpublished_not_live');
-  await knex.raw('drop index concurrently if exists auctions_unpublished_idx');
-  await knex.raw('alter table auctions set (fillfactor = 90)');
+  await dropIfInvalid(knex, 'auctions_unpublished_not_live_idx');
+  await onOneConnection(knex, [
+    'create index concurrently if not exists auctions_unpublished_not_live_idx on auctions (id) where unpublished_not_live',
+    'drop index concurrently if exists auctions_unpublished_idx',
+  ]);
 }
 
 export async function down(knex: Knex): Promise<void> {
-  await knex.raw('create index concurrently if not exists auctions_unpublished_idx on auctions (id) where published_seq < seq');
-  await knex.raw('drop index concurrently if exists auctions_unpublished_not_live_idx');
-  await knex.raw('alter table auctions drop column if exists unpublished_not_live');
+  await dropIfInvalid(knex, 'auctions_unpublished_idx');
+  await onOneConnection(knex, [
+    'create index concurrently if not exists auctions_unpublished_idx on auctions (id) where published_seq < seq',
+    'drop index concurrently if exists auctions_unpublished_not_live_idx',
+  ]);
+  await withShortLockWait(knex, 'alter table auctions drop column if exists unpublished_not_live');
   await knex.raw('alter table auctions reset (fillfactor)');
 }
