@@ -44,26 +44,46 @@ export function knexConfig(config: Config, overrides: { database?: string; poolM
 }
 
 /**
- * Query options that run a raw statement as a named prepared statement, for the
- * bid path's hot statements (recording bids, a round's look/lock/read and write,
- * publish marks). Postgres then parses and analyzes it once per connection and,
- * after a few runs, may keep a generic plan. Those statements are large CTEs over
- * array parameters, and preparing them each time cost more than running them:
- * the round's look/lock/read took 3.8 ms unprepared and 1.3 ms prepared, and at
+ * Runs one of the bid path's hot statements as a named prepared statement:
+ * `query` gets the options to pass to knex's `.options()`. Used for recording
+ * bids, a round's look/lock/read and write, and publish marks. Postgres then
+ * parses and analyzes the statement once per connection and, after a few runs,
+ * may keep a generic plan. Those statements are large CTEs over array
+ * parameters, and preparing them each time cost more than running them: the
+ * round's look/lock/read took 3.8 ms unprepared and 1.3 ms prepared, and at
  * 3,000 bids/s Postgres spent ~12% less CPU per bid (README, Performance).
  *
- * Rules for a statement named here (its name must be unique in the code base):
+ * Rules for a statement run here (its name must be unique in the code base):
  * - Its text never changes at run time (node-postgres refuses a name reused for
  *   another text on a connection).
- * - Its result columns are listed, never a table's `*`: after a migration adds a
- *   column, Postgres refuses to run a cached plan whose result type changed
- *   ("cached plan must not change result type") until the connection is replaced.
- *   Plans are otherwise re-made by Postgres itself after any schema change.
+ * - Its result columns are listed, never a table's `*`. Postgres re-plans a
+ *   prepared statement by itself after a schema change, but refuses one whose
+ *   result type changed ("cached plan must not change result type", 0A000), and
+ *   node-postgres would keep sending it on that connection. A `*` would change
+ *   with every column a migration adds.
+ * - A migration that changes the type of a listed result column still changes
+ *   it: then the statement fails once, and every later run uses a new name,
+ *   prepared afresh on each connection. `retry` runs it again at once under the
+ *   new name; only for a statement that is not inside a transaction (there the
+ *   failure has aborted the transaction, and the caller's retry takes it).
  * - Connections go to Postgres directly or through a pooler in session mode, or
  *   PgBouncer 1.21+ with max_prepared_statements set (transaction pooling loses
  *   named statements between transactions otherwise).
  */
-export const prepared = (name: string): Readonly<{ name: string }> => ({ name });
+export async function runPrepared<T>(name: string, query: (options: Readonly<{ name: string }>) => Promise<T>, { retry = false } = {}): Promise<T> {
+  try {
+    return await query(preparedName(name));
+  } catch (err) {
+    if ((err as { code?: string }).code !== '0A000') throw err;
+    renewals.set(name, (renewals.get(name) ?? 0) + 1);
+    if (!retry) throw err;
+    return query(preparedName(name));
+  }
+}
+
+/** Per statement name, how many times its result type changed under it in this process. */
+const renewals = new Map<string, number>();
+const preparedName = (name: string) => ({ name: renewals.has(name) ? `${name}_${renewals.get(name)}` : name });
 
 export function createDb(config: Config, overrides: { database?: string; poolMax?: number } = {}): Knex {
   return knexFactory(knexConfig(config, overrides));

@@ -19,7 +19,7 @@
 import type { Knex } from 'knex';
 import type { Redis } from 'ioredis';
 import { frameJson } from '../auction/frames.js';
-import { prepared } from '../db/client.js';
+import { runPrepared } from '../db/client.js';
 import { auctionStream, userEventsEntry } from '../queues/streams.js';
 import type { Config } from './env.js';
 
@@ -160,6 +160,16 @@ export async function appendEvents(
   return { published: { auctionEvents: appended, userEvents }, marks, failures };
 }
 
+/** markPublished's statement. */
+const MARK_PUBLISHED_SQL = `with l as materialized (
+   select id from auctions where id = any(?::uuid[]) order by id for no key update
+ ), a as (
+   update auctions as x set published_seq = least(x.seq, greatest(x.published_seq, v.seq))
+   from l join unnest(?::uuid[], ?::bigint[]) as v(id, seq) on v.id = l.id where x.id = l.id
+ )
+ update user_event_batches set published_at = clock_timestamp()
+ where id = any(?::bigint[]) and published_at is null and (select count(*) from l) >= 0`;
+
 /**
  * Records `marks`: `published_seq` (never above seq, never lowered) and the
  * private event batches' `published_at`. Locks are taken as a drain round takes them:
@@ -171,17 +181,7 @@ export async function appendEvents(
 export async function markPublished(db: Knex, marks: Marks): Promise<void> {
   if (marks.auctions.size === 0 && marks.userBatchIds.length === 0) return;
   const ids = [...marks.auctions.keys()].sort();
-  await db.raw(
-    `with l as materialized (
-       select id from auctions where id = any(?::uuid[]) order by id for no key update
-     ), a as (
-       update auctions as x set published_seq = least(x.seq, greatest(x.published_seq, v.seq))
-       from l join unnest(?::uuid[], ?::bigint[]) as v(id, seq) on v.id = l.id where x.id = l.id
-     )
-     update user_event_batches set published_at = clock_timestamp()
-     where id = any(?::bigint[]) and published_at is null and (select count(*) from l) >= 0`,
-    [ids, ids, ids.map((id) => marks.auctions.get(id)!), marks.userBatchIds] as unknown as Knex.RawBinding[],
-  ).options(prepared('blytz_mark_published'));
+  await runPrepared('blytz_mark_published', (options) => db.raw(MARK_PUBLISHED_SQL, [ids, ids, ids.map((id) => marks.auctions.get(id)!), marks.userBatchIds] as unknown as Knex.RawBinding[]).options(options), { retry: true });
 }
 
 /** Appends events and marks them published (see appendEvents, markPublished); throws the first failure after marking the rest. */

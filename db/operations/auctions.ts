@@ -7,7 +7,7 @@ import type { Knex } from 'knex';
 import type { AuctionState, BidInput, Proxy } from '../../auction/engine.js';
 import { frameJson, type AuctionFrame } from '../../auction/frames.js';
 import { bidPartition } from '../../queues/names.js';
-import { prepared } from '../client.js';
+import { runPrepared } from '../client.js';
 import type { AuctionRow, AutobidRow, BidRow } from '../tables.js';
 
 const num = (v: string | number) => Number(v);
@@ -346,10 +346,7 @@ const LOCK_QUEUED_SQL = `with look as materialized (
  */
 export async function lockQueuedAuctions(trx: Knex.Transaction, partitions: number[], auctions: number, limit: number): Promise<{ rows: AuctionRow[]; inputs: DrainInputs; reread: boolean }> {
   // One result row per locked auction; the inputs ride on the first.
-  const { rows } = await trx.raw(
-    LOCK_QUEUED_SQL,
-    bindings(partitions, auctions, limit, limit),
-  ).options(prepared('blytz_lock_queued_auctions'));
+  const { rows } = await runPrepared('blytz_lock_queued_auctions', (options) => trx.raw(LOCK_QUEUED_SQL, bindings(partitions, auctions, limit, limit)).options(options));
   if (rows.length === 0) return { rows: [], inputs: parseDrainInputs({ proxies: [], bids: [], bans: [] }), reread: false };
   const first = rows[0] as DrainInputsRow & { changed: boolean };
   const locked = (rows as (AuctionRow & Partial<DrainInputsRow> & { changed?: boolean })[]).map(
@@ -368,6 +365,29 @@ export function changedProxies(before: Proxy[], after: Proxy[]): Proxy[] {
   });
 }
 
+/** recordBids's statement. */
+const RECORD_BIDS_SQL = `with v as (
+   select * from unnest(?::uuid[], ?::uuid[], ?::uuid[], ?::text[], ?::bigint[], ?::int[], ?::text[], ?::smallint[])
+     as v(id, auction_id, bidder_id, kind, amount, ord, idem, part)
+ ), k as (
+   select auction_id, count(*)::bigint as k from v group by auction_id
+ ), l as materialized (
+   select auction_id from auction_counters where auction_id = any(?::uuid[]) order by auction_id for update
+ ), c as (
+   update auction_counters ac set receipts = ac.receipts + k.k from k
+   where ac.auction_id = k.auction_id and ac.auction_id = any(array(select auction_id from l))
+   returning ac.auction_id, ac.receipts, k.k
+ ), ins as (
+   insert into bids (id, auction_id, bidder_id, kind, amount, receipt_no, received_at, idempotency_key, partition)
+   select v.id, v.auction_id, v.bidder_id, v.kind, v.amount, c.receipts - c.k + v.ord, clock_timestamp(), v.idem, v.part
+   from v join c on c.auction_id = v.auction_id
+   order by v.auction_id, v.ord
+   on conflict (bidder_id, idempotency_key) where idempotency_key is not null do nothing
+   returning id, auction_id, receipt_no
+ )
+ select c.auction_id, coalesce(i.ids, '{}') as ids, coalesce(i.up_to, 0) as up_to
+ from c left join (select auction_id, array_agg(id) as ids, max(receipt_no) as up_to from ins group by auction_id) i using (auction_id)`;
+
 /**
  * Records the bids of one or several auctions in one autocommit statement (one
  * round trip): their receipt counters are locked in auction-id order first (so
@@ -384,46 +404,53 @@ export function changedProxies(before: Proxy[], after: Proxy[]): Proxy[] {
  */
 export async function recordBids(db: Knex, groups: { auctionId: string; items: IntakeItem[] }[]): Promise<Map<string, { ids: Set<string>; upTo: number }>> {
   const rows = groups.flatMap((g) => g.items.map((item, i) => ({ g, item, ord: i + 1 })));
-  const { rows: found } = await db.raw(
-    `with v as (
-       select * from unnest(?::uuid[], ?::uuid[], ?::uuid[], ?::text[], ?::bigint[], ?::int[], ?::text[], ?::smallint[])
-         as v(id, auction_id, bidder_id, kind, amount, ord, idem, part)
-     ), k as (
-       select auction_id, count(*)::bigint as k from v group by auction_id
-     ), l as materialized (
-       select auction_id from auction_counters where auction_id = any(?::uuid[]) order by auction_id for update
-     ), c as (
-       update auction_counters ac set receipts = ac.receipts + k.k from k
-       where ac.auction_id = k.auction_id and ac.auction_id = any(array(select auction_id from l))
-       returning ac.auction_id, ac.receipts, k.k
-     ), ins as (
-       insert into bids (id, auction_id, bidder_id, kind, amount, receipt_no, received_at, idempotency_key, partition)
-       select v.id, v.auction_id, v.bidder_id, v.kind, v.amount, c.receipts - c.k + v.ord, clock_timestamp(), v.idem, v.part
-       from v join c on c.auction_id = v.auction_id
-       order by v.auction_id, v.ord
-       on conflict (bidder_id, idempotency_key) where idempotency_key is not null do nothing
-       returning id, auction_id, receipt_no
-     )
-     select c.auction_id, coalesce(i.ids, '{}') as ids, coalesce(i.up_to, 0) as up_to
-     from c left join (select auction_id, array_agg(id) as ids, max(receipt_no) as up_to from ins group by auction_id) i using (auction_id)`,
-    bindings(
-      rows.map((r) => r.item.id),
-      rows.map((r) => r.g.auctionId),
-      rows.map((r) => r.item.bidderId),
-      rows.map((r) => r.item.kind),
-      rows.map((r) => r.item.amount),
-      rows.map((r) => r.ord),
-      rows.map((r) => r.item.idempotencyKey),
-      rows.map((r) => bidPartition(r.g.auctionId)),
-      groups.map((g) => g.auctionId),
-    ),
-  ).options(prepared('blytz_record_bids'));
+  const values = bindings(
+    rows.map((r) => r.item.id),
+    rows.map((r) => r.g.auctionId),
+    rows.map((r) => r.item.bidderId),
+    rows.map((r) => r.item.kind),
+    rows.map((r) => r.item.amount),
+    rows.map((r) => r.ord),
+    rows.map((r) => r.item.idempotencyKey),
+    rows.map((r) => bidPartition(r.g.auctionId)),
+    groups.map((g) => g.auctionId),
+  );
+  const { rows: found } = await runPrepared('blytz_record_bids', (options) => db.raw(RECORD_BIDS_SQL, values).options(options), { retry: true });
   const out = new Map<string, { ids: Set<string>; upTo: number }>();
   for (const r of found as { auction_id: string; ids: string[]; up_to: string }[]) {
     out.set(r.auction_id, { ids: new Set(r.ids), upTo: Number(r.up_to) });
   }
   return out;
 }
+
+/** writeRound's statement. */
+const WRITE_ROUND_SQL = `with f as (
+   update bids as b set status = v.status, reason = v.reason, seq = v.seq, applied_at = clock_timestamp()
+   from unnest(?::uuid[], ?::text[], ?::text[], ?::bigint[]) as v(id, status, reason, seq)
+   where b.id = v.id and b.status = 'queued'
+ ), p as (
+   insert into autobids (auction_id, user_id, max_amount, placed_order, exhausted)
+   select * from unnest(?::uuid[], ?::uuid[], ?::bigint[], ?::bigint[], ?::boolean[])
+   on conflict (auction_id, user_id) do update
+     set max_amount = excluded.max_amount, placed_order = excluded.placed_order, exhausted = excluded.exhausted, updated_at = now()
+ ), e as (
+   insert into auction_events (auction_id, seq, type, payload)
+   select * from unnest(?::uuid[], ?::bigint[], ?::text[], ?::jsonb[])
+ ), s as (
+   update auctions as a set current_price = v.price, leader_id = v.leader, leader_order = v.leader_order, bid_count = v.bid_count,
+          ends_at = to_timestamp(v.ends_ms / 1000.0), seq = v.seq, updated_at = clock_timestamp(),
+          published_seq = least(v.seq, greatest(a.published_seq, v.pub))
+   from unnest(?::uuid[], ?::bigint[], ?::uuid[], ?::bigint[], ?::int[], ?::bigint[], ?::bigint[], ?::bigint[])
+        as v(id, price, leader, leader_order, bid_count, ends_ms, seq, pub)
+   where a.id = v.id
+ ), u as (
+   insert into user_event_batches (events, size)
+   select * from (values (?::json, ?::int)) as v(events, size) where v.size > 0
+   returning id
+ ), m as (
+   update user_event_batches set published_at = clock_timestamp() where id = any(?::bigint[]) and published_at is null
+ )
+ select (select id from u) as batch_id`;
 
 /**
  * Everything a drain round writes, in one statement (one round trip): the
@@ -441,61 +468,33 @@ export async function writeRound(
   marks: { published: Map<string, number>; userBatchIds: string[] } = { published: new Map(), userBatchIds: [] },
 ): Promise<string | null> {
   const { verdicts, proxies, frames, states, userEvents } = round;
-  const { rows } = await trx.raw(
-    `with f as (
-       update bids as b set status = v.status, reason = v.reason, seq = v.seq, applied_at = clock_timestamp()
-       from unnest(?::uuid[], ?::text[], ?::text[], ?::bigint[]) as v(id, status, reason, seq)
-       where b.id = v.id and b.status = 'queued'
-     ), p as (
-       insert into autobids (auction_id, user_id, max_amount, placed_order, exhausted)
-       select * from unnest(?::uuid[], ?::uuid[], ?::bigint[], ?::bigint[], ?::boolean[])
-       on conflict (auction_id, user_id) do update
-         set max_amount = excluded.max_amount, placed_order = excluded.placed_order, exhausted = excluded.exhausted, updated_at = now()
-     ), e as (
-       insert into auction_events (auction_id, seq, type, payload)
-       select * from unnest(?::uuid[], ?::bigint[], ?::text[], ?::jsonb[])
-     ), s as (
-       update auctions as a set current_price = v.price, leader_id = v.leader, leader_order = v.leader_order, bid_count = v.bid_count,
-              ends_at = to_timestamp(v.ends_ms / 1000.0), seq = v.seq, updated_at = clock_timestamp(),
-              published_seq = least(v.seq, greatest(a.published_seq, v.pub))
-       from unnest(?::uuid[], ?::bigint[], ?::uuid[], ?::bigint[], ?::int[], ?::bigint[], ?::bigint[], ?::bigint[])
-            as v(id, price, leader, leader_order, bid_count, ends_ms, seq, pub)
-       where a.id = v.id
-     ), u as (
-       insert into user_event_batches (events, size)
-       select * from (values (?::json, ?::int)) as v(events, size) where v.size > 0
-       returning id
-     ), m as (
-       update user_event_batches set published_at = clock_timestamp() where id = any(?::bigint[]) and published_at is null
-     )
-     select (select id from u) as batch_id`,
-    bindings(
-      verdicts.map((v) => v.id),
-      verdicts.map((v) => v.status),
-      verdicts.map((v) => v.reason ?? null),
-      verdicts.map((v) => v.seq ?? null),
-      proxies.map((c) => c.auctionId),
-      proxies.map((c) => c.proxy.userId),
-      proxies.map((c) => c.proxy.maxAmount),
-      proxies.map((c) => c.proxy.placedOrder),
-      proxies.map((c) => c.proxy.exhausted),
-      frames.map((f) => f.auctionId),
-      frames.map((f) => f.seq),
-      frames.map((f) => f.type),
-      frames.map((f) => frameJson(f)),
-      states.map((s) => s.id),
-      states.map((s) => s.currentPrice),
-      states.map((s) => s.leaderId),
-      states.map((s) => s.leaderOrder),
-      states.map((s) => s.bidCount),
-      states.map((s) => s.endsAt),
-      states.map((s) => s.seq),
-      states.map((s) => marks.published.get(s.id) ?? 0),
-      batchJson(userEvents),
-      userEvents.length,
-      marks.userBatchIds,
-    ),
-  ).options(prepared('blytz_write_round'));
+  const values = bindings(
+    verdicts.map((v) => v.id),
+    verdicts.map((v) => v.status),
+    verdicts.map((v) => v.reason ?? null),
+    verdicts.map((v) => v.seq ?? null),
+    proxies.map((c) => c.auctionId),
+    proxies.map((c) => c.proxy.userId),
+    proxies.map((c) => c.proxy.maxAmount),
+    proxies.map((c) => c.proxy.placedOrder),
+    proxies.map((c) => c.proxy.exhausted),
+    frames.map((f) => f.auctionId),
+    frames.map((f) => f.seq),
+    frames.map((f) => f.type),
+    frames.map((f) => frameJson(f)),
+    states.map((s) => s.id),
+    states.map((s) => s.currentPrice),
+    states.map((s) => s.leaderId),
+    states.map((s) => s.leaderOrder),
+    states.map((s) => s.bidCount),
+    states.map((s) => s.endsAt),
+    states.map((s) => s.seq),
+    states.map((s) => marks.published.get(s.id) ?? 0),
+    batchJson(userEvents),
+    userEvents.length,
+    marks.userBatchIds,
+  );
+  const { rows } = await runPrepared('blytz_write_round', (options) => trx.raw(WRITE_ROUND_SQL, values).options(options));
   const id = rows[0].batch_id as string | number | null;
   return id === null ? null : String(id);
 }

@@ -68,3 +68,19 @@ test.serial('a column added to auctions while the statements are prepared does n
     await db.raw('alter table auctions drop column migrated_later');
   }
 });
+
+test.serial('a migration that changes a listed result column’s type: the statement fails once, then runs prepared afresh', async (t) => {
+  // Last in this file: it changes the schema for good. Both statements are prepared on the connection by now.
+  const item = () => ({ id: randomUUID(), kind: 'bid' as const, bidderId: bidder, amount: 6_000, idempotencyKey: null });
+  // recordBids's up_to is max(bids.receipt_no): its type changes with the column's.
+  await db.raw('alter table bids alter column receipt_no type numeric');
+  // Not in a transaction: run again at once under a new name.
+  const out = await recordBids(db, [{ auctionId: auction, items: [item()] }]);
+  t.is(out.get(auction)!.upTo, 2);
+  // Inside a transaction the failure aborts it; the next one (the drain's retry) works.
+  await db.raw('alter table auctions alter column bid_count type bigint');
+  await t.throwsAsync(look(), { message: /cached plan must not change result type/ });
+  t.deepEqual((await look()).inputs.bids.get(auction)?.map((b) => b.amount), [5_000, 6_000]);
+  const { rows } = await db.raw("select name from pg_prepared_statements where name like 'blytz_%' order by name");
+  t.true((rows as { name: string }[]).some((r) => r.name === 'blytz_lock_queued_auctions_1'));
+});
