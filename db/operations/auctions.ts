@@ -241,10 +241,11 @@ export async function bidHistory(db: Knex, auctionId: string, limit: number, bef
 /**
  * The select list that reads a round's inputs for the auctions in `ids` (an SQL
  * expression giving a uuid[]): proxies, queued bids (receipt order), bans and
- * proxy owners' names, each as one json value. Its bindings: each auction's
- * share of the bids, then the limit (see loadDrainInputs).
+ * proxy owners' names, each as one json value. `share` is the SQL for each
+ * auction's share of the bids; the bindings are its own, then the limit (see
+ * loadDrainInputs).
  */
-const drainInputsSelect = (ids: string) => `
+const drainInputsSelect = (ids: string, share: string) => `
        (select coalesce(json_agg(json_build_object('auctionId', a.auction_id, 'userId', a.user_id, 'maxAmount', a.max_amount,
                 'placedOrder', a.placed_order, 'exhausted', a.exhausted, 'name', u.name)), '[]')
           from autobids a join users u on u.id = a.user_id where a.auction_id = any(${ids})) as proxies,
@@ -255,7 +256,7 @@ const drainInputsSelect = (ids: string) => `
             select *, row_number() over (partition by auction_id order by receipt_no) as rn
             from bids where auction_id = any(${ids}) and status = 'queued'
           ) b join users u on u.id = b.bidder_id
-          where b.rn <= ?
+          where b.rn <= ${share}
           order by b.auction_id, b.receipt_no limit ?) q) as bids,
        (select coalesce(json_agg(json_build_object('auctionId', auction_id, 'userId', user_id)), '[]')
           from auction_bans where auction_id = any(${ids}) and (expires_at is null or expires_at > clock_timestamp())) as bans`;
@@ -296,13 +297,13 @@ function parseDrainInputs(r: DrainInputsRow) {
  */
 export async function loadDrainInputs(trx: Knex, ids: string[], limit: number): Promise<DrainInputs> {
   const { rows } = await trx.raw(
-    `select ${drainInputsSelect('?::uuid[]')}`,
+    `select ${drainInputsSelect('?::uuid[]', '?')}`,
     bindings(ids, ids, Math.ceil(limit / Math.max(1, ids.length)), limit, ids),
   );
   return parseDrainInputs(rows[0] as DrainInputsRow);
 }
 
-/** Every column of AuctionRow, listed (a prepared statement's result never uses `*`, see `prepared`). */
+/** Every column of AuctionRow, listed (a prepared statement's result never uses `*`, see runPrepared). */
 const AUCTION_COLUMNS = [
   'id', 'seller_id', 'product_id', 'title', 'status', 'starting_price', 'reserve_price', 'current_price', 'currency', 'bid_increment',
   'leader_id', 'leader_order', 'bid_count', 'duration_seconds', 'starts_at', 'ends_at', 'soft_close_seconds', 'seq', 'published_seq',
@@ -323,7 +324,7 @@ const LOCK_QUEUED_SQL = `with look as materialized (
    select coalesce(array_agg(id order by id), '{}') as ids, count(*) as n from l
  ), i as materialized (
    select exists (select 1 from l join auctions a on a.id = l.id where a.xmin::text <> l.row_version) as changed,
-          ${drainInputsSelect('(select ids from k)::uuid[]').replace('where b.rn <= ?', 'where b.rn <= ceil(?::numeric / greatest(1, (select n from k)))')}
+          ${drainInputsSelect('(select ids from k)::uuid[]', 'ceil(?::numeric / greatest(1, (select n from k)))')}
  )
  select ${AUCTION_COLUMNS.map((c) => `l.${c}`).join(', ')}, i.changed, i.proxies, i.bids, i.bans
  from l left join i on l.id = (select ids[1] from k) order by l.id`;
