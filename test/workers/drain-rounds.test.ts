@@ -4,12 +4,14 @@
  * one round takes (200), so some partitions are left out of a round's look and
  * must come again rather than stop.
  */
+import { randomUUID } from 'node:crypto';
 import test from 'ava';
+import type { Knex } from 'knex';
 import { registerUser, useSystem } from '../helpers/system.js';
 import { bid, insertLiveAuctions, liveAuction, storedUserEvents, waitFor } from '../helpers/auctions.js';
-import { bidDrain, settleDrains } from '../../workers/handlers/bid-drain.js';
+import { applyQueuedMany, bidDrain, settleDrains } from '../../workers/handlers/bid-drain.js';
 import { BID_PARTITIONS, bidPartition } from '../../queues/names.js';
-import { lockQueuedAuctions } from '../../db/operations/auctions.js';
+import { lockQueuedAuctions, recordBids, type IntakeItem } from '../../db/operations/auctions.js';
 
 // Serial: both tests drive the one in-process worker context (and so its merged rounds).
 const system = useSystem(test, { workers: false, env: { RATE_LIMIT_BIDS_PER_MIN: '100000', RATE_LIMIT_GENERAL_PER_MIN: '100000' } });
@@ -161,4 +163,49 @@ test.serial("a round's one-statement look, lock and read reads its bids again wh
   t.true(after.reread, 'read again under the lock');
   t.true(after.rows.some((r) => r.id === a.id), 'the look saw the bids queued and locked the auction');
   t.is(after.inputs.bids.get(a.id), undefined, 'no bid the other transaction applied is applied again');
+});
+
+/** Index entries and sequentially scanned rows of `bids` read so far in the current transaction. */
+async function bidsReads(trx: Knex): Promise<number> {
+  const { rows } = await trx.raw(
+    `select coalesce(sum(pg_stat_get_xact_tuples_returned(i.indexrelid)), 0) + pg_stat_get_xact_tuples_returned('bids'::regclass) as n
+     from pg_index i where i.indrelid = 'bids'::regclass`,
+  );
+  return Number(rows[0].n);
+}
+
+test.serial('a round reads the bids it applies, not the backlog queued in other partitions, whatever the planner statistics say', async (t) => {
+  const sys = system();
+  const seller = await registerUser(sys, 'seller');
+  const users = [await registerUser(sys), await registerUser(sys)];
+  const ids = await insertLiveAuctions(sys.db, seller.id, 20);
+  const target = ids[0]!;
+  const other = ids.find((id) => bidPartition(id) !== bidPartition(target))!;
+  // Statistics taken while a long history of applied bids and hardly any queued
+  // one is stored (autovacuum's usual view), then a backlog builds up (an
+  // outage): 3,000 bids queued on an auction of another partition.
+  await sys.db('bids').where({ status: 'queued' }).update({ status: 'rejected', reason: 'test', applied_at: sys.db.fn.now() });
+  await sys.db.raw(
+    `insert into bids (id, auction_id, bidder_id, kind, amount, receipt_no, partition, received_at, status, reason, applied_at)
+     select gen_random_uuid(), ?, ?, 'bid', 100 + g, 1000000 + g, ?, now(), 'rejected', 'test', now() from generate_series(1, 20000) g`,
+    [other, users[0]!.id, bidPartition(other)],
+  );
+  await sys.db.raw('analyze bids');
+  const item = (amount: number, j: number): IntakeItem => ({ id: randomUUID(), kind: 'bid', bidderId: users[j % 2]!.id, amount, idempotencyKey: null });
+  for (let i = 0; i < 3; i++) await recordBids(sys.db, [{ auctionId: other, items: Array.from({ length: 1000 }, (_, j) => item(1_000 + i * 1_000 + j, j)) }]);
+  await recordBids(sys.db, [{ auctionId: target, items: [item(200, 0), item(300, 1)] }]);
+  for (const mode of ['force_custom_plan', 'force_generic_plan']) {
+    const trx = await sys.db.transaction();
+    try {
+      await trx.raw(`set local plan_cache_mode = ${mode}`);
+      const before = await bidsReads(trx);
+      const result = await applyQueuedMany(trx, await lockQueuedAuctions(trx, [bidPartition(target)], 200, 2_000));
+      const read = (await bidsReads(trx)) - before;
+      t.deepEqual(result.verdicts.map((v) => v.status), ['accepted', 'accepted'], mode);
+      // The two bids, read once and updated through the primary key: a few entries, not 3,000.
+      t.true(read <= 20, `${mode}: the round read ${read} index entries or rows of bids`);
+    } finally {
+      await trx.rollback();
+    }
+  }
 });
