@@ -124,7 +124,10 @@ export async function benchBids(): Promise<void> {
   const cal = await calibrate(db, redis);
   const edgePort = await freePort();
   // BENCH_PROFILE=dir writes CPU profiles of the edge and workers there.
-  const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
+  const profile = [
+    ...(process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : []),
+    ...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean),
+  ];
   const edge = run('edge/http/main.ts', { ...env, PORT: String(edgePort) }, profile);
   // One worker process by default: on this 2-core machine a second only adds
   // contention (measured: 2 workers gave about 20% fewer bids/s). BENCH_WORKERS=N.

@@ -10,6 +10,11 @@
  * Each queue's BullMQ prefix puts the queue name in braces (`blytz:{bids-3}`) so
  * all of a queue's keys share one Redis Cluster hash slot.
  */
+/**
+ * Bids store their auction's partition (`bids.partition`, from bidPartition at
+ * intake), and rounds read an auction's queued bids by it: a change of this
+ * number must re-partition the queued bids in the same release.
+ */
 export const BID_PARTITIONS = 8;
 
 export type BidQueueName = `bids-${number}`;
