@@ -12,7 +12,7 @@
  */
 /**
  * Bids store their auction's partition (`bids.partition`, from bidPartition at
- * intake), and rounds read an auction's queued bids by it: a change of this
+ * intake), and the rounds' look reads queued bids by it: a change of this
  * number must re-partition the queued bids in the same release.
  */
 export const BID_PARTITIONS = 8;
