@@ -12,8 +12,10 @@
  */
 /**
  * Bids store their auction's partition (`bids.partition`, from bidPartition at
- * intake), and the rounds' look reads queued bids by it: a change of this
- * number must re-partition the queued bids in the same release.
+ * intake). Rounds look for queued bids by it, and read an auction's queued bids
+ * in the partition of its newest bid: a change of this number must re-partition
+ * the queued bids in the same release (an auction's newest bid is queued if any
+ * is).
  */
 export const BID_PARTITIONS = 8;
 

@@ -247,9 +247,10 @@ export async function bidHistory(db: Knex, auctionId: string, limit: number, bef
  *
  * Each auction's bids are read as a range of bids_queued_by_partition_idx
  * (partition, auction, receipt): a prefix of its queue, at most its share. Its
- * partition is the one stored with its first bid (every bid of an auction has
- * the same). So a round reads what it applies, whatever waits in other
- * auctions' queues. (A read of `auction_id = any(ids) and status = 'queued'`
+ * partition is the one stored with its newest bid: bids are applied in receipt
+ * order, so when any is queued the newest is (and a change of BID_PARTITIONS
+ * re-partitions the queued ones, see names.ts). So a round reads what it
+ * applies, whatever waits in other auctions' queues. (A read of `auction_id = any(ids) and status = 'queued'`
  * let the planner, with statistics taken while few bids were queued, walk every
  * queued bid of every auction: with 50,000 bids queued elsewhere, as after an
  * outage, a 7-bid round took 96 ms of Postgres CPU; now 1.7 ms.)
@@ -262,7 +263,7 @@ const drainInputsSelect = (ids: string, share: string) => `
           select b.id, b.auction_id, b.kind, b.bidder_id, u.name, b.amount, b.receipt_no,
                  floor(extract(epoch from b.received_at) * 1000)::bigint as received_ms
           from unnest(${ids}) as x(id)
-          cross join lateral (select partition from bids where auction_id = x.id order by receipt_no limit 1) p
+          cross join lateral (select partition from bids where auction_id = x.id order by receipt_no desc limit 1) p
           cross join lateral (
             select * from bids where partition = p.partition and auction_id = x.id and status = 'queued'
             order by receipt_no limit (${share})::bigint
@@ -438,7 +439,7 @@ export async function recordBids(db: Knex, groups: { auctionId: string; items: I
 const WRITE_ROUND_SQL = `with f as (
    update bids as b set status = v.status, reason = v.reason, seq = v.seq, applied_at = clock_timestamp()
    from unnest(?::uuid[], ?::text[], ?::text[], ?::bigint[], ?::text[]) as v(id, status, reason, seq, was)
-   where b.id = any(array[v.id]) and b.status = v.was
+   where b.id = any(array[v.id]) and b.status = any(array[v.was])
  ), p as (
    insert into autobids (auction_id, user_id, max_amount, placed_order, exhausted)
    select * from unnest(?::uuid[], ?::uuid[], ?::bigint[], ?::bigint[], ?::boolean[])
@@ -470,19 +471,22 @@ const WRITE_ROUND_SQL = `with f as (
  * the batch's id (null when there were no private events).
  *
  * Each verdict's bid is found by primary key, one lookup per verdict, whatever
- * the planner's statistics say:
- * - `b.id = any(array[v.id])`, not `b.id = v.id`: the same rows, but a join
- *   condition Postgres can neither hash nor merge, so the planner is left with
- *   a loop over the verdicts and a primary-key lookup each (the other order
- *   would read every bid once per verdict). With `b.id = v.id`, a 300-verdict
- *   round on a table of 24,000 bids hash-joined over a scan of the whole table.
- * - The write is a compare-and-set: a bid still in the state the round read it
- *   in (`queued`), checked against the verdicts (`b.status = v.was`), not by a
- *   filter on bids (`b.status = 'queued'`, or `applied_at is null`, tried).
- *   With statistics taken while no bid was queued, such a filter made the
- *   planner drive the update from the bids it expected to match (one) against
- *   every verdict: in a catch-up after an outage, 48,000 queued bids × 2,000
- *   verdicts, 22 s for one round.
+ * the planner's statistics say. The conditions that tie a bid to its verdict
+ * are written `x = any(array[v.x])`: the same rows as `x = v.x`, but conditions
+ * Postgres can neither hash nor merge on, so the planner is left with a loop
+ * over the verdicts and a primary-key lookup each (the other order would read
+ * every bid once per verdict). With plain equalities a custom plan, on a table
+ * of a few thousand to 24,000 bids, hash- or merge-joined a 300-verdict round
+ * over a scan of the whole table (on `id`, or on `status = v.was`, where every
+ * verdict has the same key).
+ *
+ * The write is a compare-and-set: a bid still in the state the round read it in
+ * (`queued`, in `v.was`), checked against the verdicts rather than by a filter
+ * on bids (`b.status = 'queued'`, or `applied_at is null`, tried). With
+ * statistics taken while no bid was queued, such a filter made the planner
+ * drive the update from the bids it expected to match (one) against every
+ * verdict: in a catch-up after an outage, 48,000 queued bids × 2,000 verdicts,
+ * 22 s for one round.
  *
  * `marks` are earlier rounds' publishing, recorded here rather than by a
  * statement of their own: `published_seq` of the auctions in `states` (not

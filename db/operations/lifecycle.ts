@@ -35,11 +35,11 @@ export async function cancelAuctionTx(db: Knex, auctionId: string): Promise<Canc
     if (!(await lockReceipts(trx, auctionId))) return { outcome: 'not_found' };
     const row = (await lockAuction(trx, auctionId))!;
     if (row.status !== 'scheduled' && row.status !== 'live') return { outcome: 'not_open', row };
-    // With its partition (its first bid's), the look is an index lookup
-    // (bids_queued_by_partition_idx), not a walk of every queued bid.
+    // With its partition (its newest bid's, as drainInputsSelect), the look is an
+    // index lookup (bids_queued_by_partition_idx), not a walk of every queued bid.
     const queued = await trx('bids')
       .where({ auction_id: auctionId, status: 'queued' })
-      .whereRaw('partition = (select partition from bids where auction_id = ? order by receipt_no limit 1)', [auctionId])
+      .whereRaw('partition = (select partition from bids where auction_id = ? order by receipt_no desc limit 1)', [auctionId])
       .first('id');
     if (row.bid_count > 0 || queued) return { outcome: 'has_bids', row };
     const seq = Number(row.seq) + 1;
