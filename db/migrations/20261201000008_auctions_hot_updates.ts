@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { dropIfInvalid, onOneConnection, withShortLockWait } from '../concurrent-ddl.js';
 
 /**
  * Lets a round's update of an auction be a HOT update (no new index entries).
@@ -28,43 +29,6 @@ import type { Knex } from 'knex';
  * left invalid by an interrupted build is dropped and built again.
  */
 export const config = { transaction: false };
-
-/** Runs `statements` on one connection, with no statement timeout. */
-async function onOneConnection(knex: Knex, statements: string[]): Promise<void> {
-  const client = knex.client as { acquireConnection(): Promise<unknown>; releaseConnection(c: unknown): Promise<void> };
-  const connection = await client.acquireConnection();
-  try {
-    await knex.raw('set statement_timeout = 0').connection(connection);
-    for (const sql of statements) await knex.raw(sql).connection(connection);
-  } finally {
-    await knex.raw('reset statement_timeout').connection(connection).catch(() => undefined);
-    await client.releaseConnection(connection);
-  }
-}
-
-/** Runs `sql` in a transaction that waits at most 2 s for its locks; tries up to 10 times. */
-async function withShortLockWait(knex: Knex, sql: string): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await knex.transaction(async (trx) => {
-        await trx.raw("set local lock_timeout = '2s'");
-        await trx.raw('set local statement_timeout = 0');
-        await trx.raw(sql);
-      });
-      return;
-    } catch (err) {
-      // 55P03: lock_not_available.
-      if ((err as { code?: string }).code !== '55P03' || attempt >= 10) throw err;
-      await new Promise((r) => setTimeout(r, 1_000));
-    }
-  }
-}
-
-/** Drops index `name` when a build of it was interrupted and left it invalid. */
-async function dropIfInvalid(knex: Knex, name: string): Promise<void> {
-  const { rows } = await knex.raw('select 1 from pg_index i join pg_class c on c.oid = i.indexrelid where c.relname = ? and not i.indisvalid', [name]);
-  if (rows.length > 0) await onOneConnection(knex, [`drop index concurrently if exists ${name}`]);
-}
 
 export async function up(knex: Knex): Promise<void> {
   await withShortLockWait(knex, 'alter table auctions set (fillfactor = 90)');

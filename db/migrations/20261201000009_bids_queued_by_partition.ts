@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { dropIfInvalid, onOneConnection } from '../concurrent-ddl.js';
 
 /**
  * One index of queued bids, (partition, auction_id, receipt_no), in place of
@@ -20,25 +21,6 @@ import type { Knex } from 'knex';
  * build is dropped and built again.
  */
 export const config = { transaction: false };
-
-/** Runs `statements` on one connection, with no statement timeout. */
-async function onOneConnection(knex: Knex, statements: string[]): Promise<void> {
-  const client = knex.client as { acquireConnection(): Promise<unknown>; releaseConnection(c: unknown): Promise<void> };
-  const connection = await client.acquireConnection();
-  try {
-    await knex.raw('set statement_timeout = 0').connection(connection);
-    for (const sql of statements) await knex.raw(sql).connection(connection);
-  } finally {
-    await knex.raw('reset statement_timeout').connection(connection).catch(() => undefined);
-    await client.releaseConnection(connection);
-  }
-}
-
-/** Drops index `name` when a build of it was interrupted and left it invalid. */
-async function dropIfInvalid(knex: Knex, name: string): Promise<void> {
-  const { rows } = await knex.raw('select 1 from pg_index i join pg_class c on c.oid = i.indexrelid where c.relname = ? and not i.indisvalid', [name]);
-  if (rows.length > 0) await onOneConnection(knex, [`drop index concurrently if exists ${name}`]);
-}
 
 export async function up(knex: Knex): Promise<void> {
   await dropIfInvalid(knex, 'bids_queued_by_partition_idx');

@@ -239,21 +239,38 @@ export async function bidHistory(db: Knex, auctionId: string, limit: number, bef
 }
 
 /**
+ * SQL for the bid partition an auction's queued bids are in (`auction` is an SQL
+ * expression giving its id): the partition stored with its newest bid. Bids are
+ * applied in receipt order, so when any is queued the newest is (and a change of
+ * BID_PARTITIONS re-partitions the queued ones, see names.ts). With it, a look
+ * for an auction's queued bids is a range of bids_queued_by_partition_idx
+ * (partition, auction, receipt), not a walk of every queued bid.
+ */
+const queuedPartitionOf = (auction: string) => `(select partition from bids where auction_id = ${auction} order by receipt_no desc limit 1)`;
+
+/** Whether `auctionId` has a bid queued (an index lookup, see queuedPartitionOf). */
+export async function hasQueuedBids(trx: Knex, auctionId: string): Promise<boolean> {
+  const row = await trx('bids')
+    .where({ auction_id: auctionId, status: 'queued' })
+    .whereRaw(`partition = ${queuedPartitionOf('?')}`, [auctionId])
+    .first('id');
+  return row !== undefined;
+}
+
+/**
  * The select list that reads a round's inputs for the auctions in `ids` (an SQL
  * expression giving a uuid[]): proxies, queued bids (receipt order), bans and
  * proxy owners' names, each as one json value. `share` is the SQL for each
  * auction's share of the bids; the bindings are its own, then the limit (see
  * loadDrainInputs).
  *
- * Each auction's bids are read as a range of bids_queued_by_partition_idx
- * (partition, auction, receipt): a prefix of its queue, at most its share. Its
- * partition is the one stored with its newest bid: bids are applied in receipt
- * order, so when any is queued the newest is (and a change of BID_PARTITIONS
- * re-partitions the queued ones, see names.ts). So a round reads what it
- * applies, whatever waits in other auctions' queues. (A read of `auction_id = any(ids) and status = 'queued'`
- * let the planner, with statistics taken while few bids were queued, walk every
- * queued bid of every auction: with 50,000 bids queued elsewhere, as after an
- * outage, a 7-bid round took 96 ms of Postgres CPU; now 1.7 ms.)
+ * Each auction's bids are read as a range of bids_queued_by_partition_idx in
+ * its queued partition (queuedPartitionOf): a prefix of its queue, at most its
+ * share. So a round reads what it applies, whatever waits in other auctions'
+ * queues. (A read of `auction_id = any(ids) and status = 'queued'` let the
+ * planner, with statistics taken while few bids were queued, walk every queued
+ * bid of every auction: with 50,000 bids queued elsewhere, as after an outage,
+ * a 7-bid round took 96 ms of Postgres CPU; now 1.7 ms.)
  */
 const drainInputsSelect = (ids: string, share: string) => `
        (select coalesce(json_agg(json_build_object('auctionId', a.auction_id, 'userId', a.user_id, 'maxAmount', a.max_amount,
@@ -263,9 +280,8 @@ const drainInputsSelect = (ids: string, share: string) => `
           select b.id, b.auction_id, b.kind, b.bidder_id, u.name, b.amount, b.receipt_no,
                  floor(extract(epoch from b.received_at) * 1000)::bigint as received_ms
           from unnest(${ids}) as x(id)
-          cross join lateral (select partition from bids where auction_id = x.id order by receipt_no desc limit 1) p
           cross join lateral (
-            select * from bids where partition = p.partition and auction_id = x.id and status = 'queued'
+            select * from bids where partition = ${queuedPartitionOf('x.id')} and auction_id = x.id and status = 'queued'
             order by receipt_no limit (${share})::bigint
           ) b join users u on u.id = b.bidder_id
           order by b.auction_id, b.receipt_no limit ?) q) as bids,

@@ -7,7 +7,7 @@
 import type { Knex } from 'knex';
 import { startAuction } from '../../auction/engine.js';
 import { publicFrame, type AuctionFrame } from '../../auction/frames.js';
-import { dbNow, insertEvents, lockAuction, lockReceipts, saveState, toState } from './auctions.js';
+import { dbNow, hasQueuedBids, insertEvents, lockAuction, lockReceipts, saveState, toState } from './auctions.js';
 import type { AuctionRow } from '../tables.js';
 
 export type StartOutcome = { outcome: 'started'; row: AuctionRow; frame: AuctionFrame } | { outcome: 'not_found' | 'not_scheduled' | 'not_due'; row?: AuctionRow };
@@ -35,13 +35,7 @@ export async function cancelAuctionTx(db: Knex, auctionId: string): Promise<Canc
     if (!(await lockReceipts(trx, auctionId))) return { outcome: 'not_found' };
     const row = (await lockAuction(trx, auctionId))!;
     if (row.status !== 'scheduled' && row.status !== 'live') return { outcome: 'not_open', row };
-    // With its partition (its newest bid's, as drainInputsSelect), the look is an
-    // index lookup (bids_queued_by_partition_idx), not a walk of every queued bid.
-    const queued = await trx('bids')
-      .where({ auction_id: auctionId, status: 'queued' })
-      .whereRaw('partition = (select partition from bids where auction_id = ? order by receipt_no desc limit 1)', [auctionId])
-      .first('id');
-    if (row.bid_count > 0 || queued) return { outcome: 'has_bids', row };
+    if (row.bid_count > 0 || (await hasQueuedBids(trx, auctionId))) return { outcome: 'has_bids', row };
     const seq = Number(row.seq) + 1;
     const frame: AuctionFrame = { type: 'auction.cancelled', auctionId, seq, at: new Date(await dbNow(trx)).toISOString() };
     await insertEvents(trx, [frame]);

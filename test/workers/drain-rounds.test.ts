@@ -165,6 +165,9 @@ test.serial("a round's one-statement look, lock and read reads its bids again wh
   t.is(after.inputs.bids.get(a.id), undefined, 'no bid the other transaction applied is applied again');
 });
 
+/** A bid to record with recordBids. */
+const intakeItem = (bidderId: string, amount: number): IntakeItem => ({ id: randomUUID(), kind: 'bid', bidderId, amount, idempotencyKey: null });
+
 /** Index entries and sequentially scanned rows of `bids` read so far in the current transaction. */
 async function bidsReads(trx: Knex): Promise<number> {
   const { rows } = await trx.raw(
@@ -202,7 +205,7 @@ async function backlogRound(t: ExecutionContext, history: number): Promise<void>
     [other, users[0]!.id, bidPartition(other), history],
   );
   await sys.db.raw('analyze bids');
-  const item = (amount: number, j: number): IntakeItem => ({ id: randomUUID(), kind: 'bid', bidderId: users[j % 2]!.id, amount, idempotencyKey: null });
+  const item = (amount: number, j: number) => intakeItem(users[j % 2]!.id, amount);
   for (let i = 0; i < 3; i++) await recordBids(sys.db, [{ auctionId: other, items: Array.from({ length: 1000 }, (_, j) => item(1_000 + i * 1_000 + j, j)) }]);
   // The target's queue: 300 bids.
   await recordBids(sys.db, [{ auctionId: target, items: Array.from({ length: 300 }, (_, j) => item(200 + j * 100, j)) }]);
@@ -242,10 +245,10 @@ test.serial("a round reads an auction's queued bids in their partition after a c
   const users = [await registerUser(sys), await registerUser(sys)];
   const [auction] = await insertLiveAuctions(sys.db, seller.id, 1);
   const mine = new Set<string>();
-  const item = (amount: number, j: number): IntakeItem => {
-    const id = randomUUID();
-    mine.add(id);
-    return { id, kind: 'bid', bidderId: users[j % 2]!.id, amount, idempotencyKey: null };
+  const item = (amount: number, j: number) => {
+    const it = intakeItem(users[j % 2]!.id, amount);
+    mine.add(it.id);
+    return it;
   };
   // This auction's bids applied by a round of `partition` (which may hold other tests' leftovers).
   const round = async (partition: number) => {
