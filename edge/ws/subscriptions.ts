@@ -26,6 +26,8 @@ interface Pending {
   sub: Subscriber;
   lastSent: number;
   replayed: boolean;
+  /** A catchUp read is in flight. */
+  catchingUp?: boolean;
 }
 
 export const auctionTopic = (auctionId: string) => `auction:${auctionId}`;
@@ -51,7 +53,11 @@ export class Subscriptions {
     this.onPublish?.(auctionTopic(e.auctionId));
     this.app.publish(auctionTopic(e.auctionId), e.json);
     for (const p of this.pending.get(e.auctionId) ?? []) {
-      if (e.seq > p.lastSent) {
+      // Only the event that follows what the socket was sent. A later one (the
+      // feed already tracked the auction past the replay's start, or read a
+      // stream whose older entries are gone) would leave a gap: the replay
+      // sends the events in between from the stream first (see catchUp).
+      if (e.seq === p.lastSent + 1) {
         if (p.sub.isOpen()) p.sub.send(e.json);
         p.lastSent = e.seq;
       }
@@ -59,10 +65,17 @@ export class Subscriptions {
     }
   };
 
-  /** Joins the live topic once the feed has caught up with what the socket was sent. */
+  /**
+   * Joins the live topic once the feed has caught up with what the socket was
+   * sent, and the socket with what the feed has delivered (else catchUp).
+   */
   private settle(auctionId: string, p: Pending): void {
     const last = this.feed.last(auctionId) ?? 0;
     if (last < p.lastSent) return;
+    if (last > p.lastSent) {
+      void this.catchUp(auctionId, p);
+      return;
+    }
     this.pending.get(auctionId)?.delete(p);
     if (this.pending.get(auctionId)?.size === 0) this.pending.delete(auctionId);
     if (p.sub.isOpen()) p.sub.subscribe(auctionTopic(auctionId));
@@ -128,6 +141,49 @@ export class Subscriptions {
     p.replayed = true;
     this.settle(auctionId, p);
     return 'subscribed';
+  }
+
+  /**
+   * The feed delivered events past what a replaying socket was sent (they came
+   * before the replay had sent the ones in between): sends the rest from the
+   * stream, then settles. History gone meanwhile: resync.
+   */
+  private async catchUp(auctionId: string, p: Pending): Promise<void> {
+    if (p.catchingUp) return;
+    p.catchingUp = true;
+    let complete = false;
+    try {
+      // Each read either moves the socket on or ends in resync: what the feed
+      // delivered was in the stream, so a read that finds nothing next means
+      // it is gone.
+      while ((this.feed.last(auctionId) ?? 0) > p.lastSent) {
+        const entries = (await this.redis.xrange(auctionStream(this.prefix, auctionId), `${p.lastSent + 1}-0`, '+')) as [string, string[]][];
+        if (!this.pending.get(auctionId)?.has(p)) return; // unsubscribed meanwhile
+        const before = p.lastSent;
+        for (const entry of entries) {
+          const e = eventOf(auctionId, entry);
+          if (e.seq <= p.lastSent) continue;
+          if (e.seq !== p.lastSent + 1) break; // trimmed past it
+          if (p.sub.isOpen()) p.sub.send(e.json);
+          p.lastSent = e.seq;
+        }
+        if (p.lastSent === before) break;
+      }
+      complete = (this.feed.last(auctionId) ?? 0) <= p.lastSent;
+    } catch {
+      // Redis failed: resync below, and the client subscribes again.
+    } finally {
+      p.catchingUp = false;
+    }
+    if (!this.pending.get(auctionId)?.has(p)) return;
+    if (complete) this.settle(auctionId, p);
+    else this.resync(auctionId, p);
+  }
+
+  private resync(auctionId: string, p: Pending): void {
+    this.drop(auctionId, p);
+    this.removeFeed(p.sub, auctionId);
+    if (p.sub.isOpen()) p.sub.send(JSON.stringify({ type: 'resync', auctionId }));
   }
 
   /** True when the stream's oldest entry is past `seq + 1` (or the stream is empty while events exist). */
