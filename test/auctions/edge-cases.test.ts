@@ -12,11 +12,14 @@ import { auctionStream } from '../../queues/streams.js';
 import { publishEvents } from '../../lib/publisher.js';
 
 const system = useSystem(test);
+// The tests that apply bids by hand are serial: a drain takes every queued bid of
+// its partition, so another test's drain running at the same time could apply (and
+// publish) this test's bids in between its steps.
 
 const status = async (id: string) => (await system().db('bids').where({ id }).first()).status as string;
 const reason = async (id: string) => (await system().db('bids').where({ id }).first()).reason as string | null;
 
-test('an owner\'s end is fixed at the request: a bid recorded after it is late even if drained before the close', async (t) => {
+test.serial('an owner\'s end is fixed at the request: a bid recorded after it is late even if drained before the close', async (t) => {
   const sys = system();
   const seller = await registerUser(sys, 'seller');
   const early = await registerUser(sys);
@@ -36,7 +39,7 @@ test('an owner\'s end is fixed at the request: a bid recorded after it is late e
   t.is((await sys.db('auctions').where({ id: a.id }).first()).winner_id, early.id);
 });
 
-test('a bid recorded while the auction was scheduled is not live, even if applied after the start', async (t) => {
+test.serial('a bid recorded while the auction was scheduled is not live, even if applied after the start', async (t) => {
   const sys = system();
   const seller = await registerUser(sys, 'seller');
   const u = await registerUser(sys);
@@ -49,7 +52,7 @@ test('a bid recorded while the auction was scheduled is not live, even if applie
   t.is(await status(onTime.body.bidId), 'accepted');
 });
 
-test('events committed out of publishing order still reach the stream in seq order', async (t) => {
+test.serial('events committed out of publishing order still reach the stream in seq order', async (t) => {
   const sys = system();
   const seller = await registerUser(sys, 'seller');
   const [u1, u2] = [await registerUser(sys), await registerUser(sys)];
@@ -98,7 +101,7 @@ test('ids are canonical: other spellings of a uuid are 400 and do not disturb ot
   t.is((await bid(sys, u, randomUUID().toUpperCase(), 1000)).status, 404);
 });
 
-test('an auction whose only bids were rejected can still be cancelled', async (t) => {
+test.serial('an auction whose only bids were rejected can still be cancelled', async (t) => {
   const sys = system();
   const seller = await registerUser(sys, 'seller');
   const u = await registerUser(sys);
@@ -111,7 +114,7 @@ test('an auction whose only bids were rejected can still be cancelled', async (t
   t.is(c.body.status, 'cancelled');
 });
 
-test('an empty stream (Redis wiped, or a first publish out of order) gets the auction\'s events back from the outbox', async (t) => {
+test.serial('an empty stream (Redis wiped, or a first publish out of order) gets the auction\'s events back from the outbox', async (t) => {
   const sys = system();
   const seller = await registerUser(sys, 'seller');
   const u = await registerUser(sys);
