@@ -24,7 +24,7 @@ import { createDb } from '../../db/client.js';
 import { userEventsStream } from '../../queues/streams.js';
 import { MAX_FRAME_BYTES, parseFrame } from './protocol.js';
 import { AuctionFeed } from './auction-feed.js';
-import { Subscriptions, auctionTopic } from './subscriptions.js';
+import { Subscriptions, auctionTopic, type Subscriber } from './subscriptions.js';
 import { sendChat } from './chat.js';
 import { addUniqueViewer, reportViewers, viewerTotals } from '../../lib/viewers.js';
 import { createBroadcasterMetrics } from './metrics.js';
@@ -90,9 +90,14 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
   const subscribers = new WeakMap<uWS.WebSocket<SocketData>, ReturnType<typeof asSubscriber>>();
   const subscriberOf = (ws: uWS.WebSocket<SocketData>) => {
     let s = subscribers.get(ws);
-    if (!s) subscribers.set(ws, (s = asSubscriber(ws)));
+    if (!s) {
+      subscribers.set(ws, (s = asSubscriber(ws)));
+      socketOf.set(s, ws);
+    }
     return s;
   };
+  /** The socket of each Subscriber handed to `subs` (for onResync). */
+  const socketOf = new WeakMap<Subscriber, uWS.WebSocket<SocketData>>();
   const leave = (ws: uWS.WebSocket<SocketData>, auctionId: string) => {
     const data = ws.getUserData();
     if (!data.auctions.delete(auctionId)) return;
@@ -100,6 +105,12 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
     const n = (local.get(auctionId) ?? 1) - 1;
     if (n > 0) local.set(auctionId, n);
     else local.delete(auctionId);
+  };
+  // A replay that ended in resync after its 'subscribed' answer: the socket is no
+  // longer subscribed, so the client may subscribe again.
+  subs.onResync = (sub, auctionId) => {
+    const ws = socketOf.get(sub);
+    if (ws) leave(ws, auctionId);
   };
   const sendError = (ws: uWS.WebSocket<SocketData>, code: string, message: string) => {
     if (ws.getUserData().open) ws.send(JSON.stringify({ type: 'error', code, message }));

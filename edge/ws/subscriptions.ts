@@ -38,6 +38,12 @@ export class Subscriptions {
   private readonly fed = new Map<Subscriber, Set<string>>();
   /** Called before each live publish (metrics). */
   onPublish?: (topic: string) => void;
+  /**
+   * Called when a socket that `subscribe` answered 'subscribed' gets `resync`
+   * later (catchUp): it is no longer subscribed, and its owner must forget it, so
+   * that the client can subscribe again.
+   */
+  onResync?: (sub: Subscriber, auctionId: string) => void;
 
   constructor(
     private readonly app: Pick<uWS.TemplatedApp, 'publish'>,
@@ -117,10 +123,15 @@ export class Subscriptions {
     this.pending.set(auctionId, set);
     this.addFeed(sub, auctionId, start);
     sub.send(JSON.stringify({ type: 'subscribed', auctionId, seq: current, viewers: this.viewers(auctionId) }));
+    // Left meanwhile (unsubscribe or close; perhaps subscribed again since, as a
+    // new pending entry): this call has nothing more to do, and must not undo
+    // what belongs to the new subscription.
+    const left = () => !this.pending.get(auctionId)?.has(p);
     try {
       const entries = (await this.redis.xrange(auctionStream(this.prefix, auctionId), `${start + 1}-0`, '+')) as [string, string[]][];
       const first = entries[0] ? eventOf(auctionId, entries[0]) : undefined;
       const lost = sinceSeq !== undefined && ((first && first.seq > start + 1) || (!first && current > start && (await this.streamStartsAfter(auctionId, start))));
+      if (left()) return 'subscribed';
       if (lost) {
         this.drop(auctionId, p);
         this.removeFeed(sub, auctionId);
@@ -134,6 +145,7 @@ export class Subscriptions {
         p.lastSent = e.seq;
       }
     } catch (err) {
+      if (left()) return 'subscribed';
       this.drop(auctionId, p);
       this.removeFeed(sub, auctionId);
       throw err;
@@ -184,6 +196,7 @@ export class Subscriptions {
     this.drop(auctionId, p);
     this.removeFeed(p.sub, auctionId);
     if (p.sub.isOpen()) p.sub.send(JSON.stringify({ type: 'resync', auctionId }));
+    this.onResync?.(p.sub, auctionId);
   }
 
   /** True when the stream's oldest entry is past `seq + 1` (or the stream is empty while events exist). */
