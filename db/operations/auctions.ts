@@ -7,7 +7,7 @@ import type { Knex } from 'knex';
 import type { AuctionState, BidInput, Proxy } from '../../auction/engine.js';
 import { frameJson, type AuctionFrame } from '../../auction/frames.js';
 import { bidPartition } from '../../queues/names.js';
-import { runPrepared } from '../client.js';
+import { runPrepared, runQuery, type Queryable } from '../client.js';
 import type { AuctionRow, AutobidRow, BidRow } from '../tables.js';
 
 const num = (v: string | number) => Number(v);
@@ -316,17 +316,16 @@ function parseDrainInputs(r: DrainInputsRow) {
   return { proxies, bids, bans, names, total: r.bids.length };
 }
 
+const LOAD_DRAIN_INPUTS_SQL = `select ${drainInputsSelect('?::uuid[]', '?')}`;
+
 /**
  * Proxies, queued bids (receipt order), bans and proxy owners' names of several
  * auctions, in one round trip. At most `limit` bids, and each auction's share at
  * most limit / auctions (a prefix of its queue), so a few deep queues cannot
  * take every round from the auctions that have waited longest.
  */
-export async function loadDrainInputs(trx: Knex, ids: string[], limit: number): Promise<DrainInputs> {
-  const { rows } = await trx.raw(
-    `select ${drainInputsSelect('?::uuid[]', '?')}`,
-    bindings(ids, ids, Math.ceil(limit / Math.max(1, ids.length)), limit, ids),
-  );
+export async function loadDrainInputs(trx: Queryable, ids: string[], limit: number): Promise<DrainInputs> {
+  const { rows } = await runQuery(trx, LOAD_DRAIN_INPUTS_SQL, [ids, ids, Math.ceil(limit / Math.max(1, ids.length)), limit, ids]);
   return parseDrainInputs(rows[0] as DrainInputsRow);
 }
 
@@ -372,9 +371,9 @@ const LOCK_QUEUED_SQL = `with look as materialized (
  * round has just applied are never applied twice. Returns the locked rows in id
  * order, and whether the inputs were read again.
  */
-export async function lockQueuedAuctions(trx: Knex.Transaction, partitions: number[], auctions: number, limit: number): Promise<{ rows: AuctionRow[]; inputs: DrainInputs; reread: boolean }> {
+export async function lockQueuedAuctions(trx: Queryable, partitions: number[], auctions: number, limit: number): Promise<{ rows: AuctionRow[]; inputs: DrainInputs; reread: boolean }> {
   // One result row per locked auction; the inputs ride on the first.
-  const { rows } = await runPrepared('blytz_lock_queued_auctions', (options) => trx.raw(LOCK_QUEUED_SQL, bindings(partitions, auctions, limit, limit)).options(options));
+  const { rows } = await runPrepared('blytz_lock_queued_auctions', (options) => runQuery(trx, LOCK_QUEUED_SQL, [partitions, auctions, limit, limit], options));
   if (rows.length === 0) return { rows: [], inputs: parseDrainInputs({ proxies: [], bids: [], bans: [] }), reread: false };
   const first = rows[0] as DrainInputsRow & { changed: boolean };
   const locked = (rows as (AuctionRow & Partial<DrainInputsRow> & { changed?: boolean })[]).map(
@@ -509,7 +508,7 @@ const WRITE_ROUND_SQL = `with f as (
  * lowered, not above the new seq), and private event batches' `published_at`.
  */
 export async function writeRound(
-  trx: Knex,
+  trx: Queryable,
   round: { verdicts: Verdict[]; proxies: { auctionId: string; proxy: Proxy }[]; frames: AuctionFrame[]; states: AuctionState[]; userEvents: UserEvent[] },
   marks: { published: Map<string, number>; userBatchIds: string[] } = { published: new Map(), userBatchIds: [] },
 ): Promise<string | null> {
@@ -541,7 +540,7 @@ export async function writeRound(
     userEvents.length,
     marks.userBatchIds,
   );
-  const { rows } = await runPrepared('blytz_write_round', (options) => trx.raw(WRITE_ROUND_SQL, values).options(options));
+  const { rows } = await runPrepared('blytz_write_round', (options) => runQuery(trx, WRITE_ROUND_SQL, values, options));
   const id = rows[0].batch_id as string | number | null;
   return id === null ? null : String(id);
 }

@@ -6,7 +6,7 @@
  */
 import test from 'ava';
 import { randomUUID } from 'node:crypto';
-import { createDb, type Knex } from '../../db/client.js';
+import { createDb, rawTransaction, type Knex } from '../../db/client.js';
 import { lockQueuedAuctions, recordBids, writeRound } from '../../db/operations/auctions.js';
 import { markPublished } from '../../lib/publisher.js';
 import { bidPartition } from '../../queues/names.js';
@@ -67,6 +67,44 @@ test.serial('a column added to auctions while the statements are prepared does n
   } finally {
     await db.raw('alter table auctions drop column migrated_later');
   }
+});
+
+test.serial('a drain round’s raw transaction (rawTransaction) runs the same prepared statements as knex on the same connection; commits, rolls back, and gives the connection back', async (t) => {
+  class Rollback extends Error {}
+  const rawLook = async () => {
+    let out: Awaited<ReturnType<typeof lockQueuedAuctions>> | undefined;
+    await t.throwsAsync(
+      rawTransaction(db, async (tx) => {
+        out = await lockQueuedAuctions(tx, [bidPartition(auction)], 200, 2_000);
+        throw new Rollback();
+      }),
+      { instanceOf: Rollback },
+    );
+    return out!;
+  };
+  // Alternating on the one connection: a name prepared one way is run the other
+  // (node-postgres refuses a name reused for another text).
+  for (let i = 0; i < 3; i++) {
+    t.deepEqual((await rawLook()).inputs.bids.get(auction)?.map((b) => b.amount), [5_000]);
+    t.deepEqual((await look()).inputs.bids.get(auction)?.map((b) => b.amount), [5_000]);
+  }
+  t.is(await rawTransaction(db, (tx) => writeRound(tx, { verdicts: [], proxies: [], frames: [], states: [], userEvents: [] })), null);
+  const { rows } = await db.raw("select count(*)::int as n from pg_prepared_statements where name in ('blytz_lock_queued_auctions', 'blytz_write_round')");
+  t.is(rows[0].n, 2, 'each prepared once');
+  // Commits what it did, rolls back what a throw interrupted.
+  const title = async () => (await db('auctions').where({ id: auction }).first()).title as string;
+  await rawTransaction(db, (tx) => tx.query('update auctions set title = ? where id = ?', ['kept', auction]));
+  t.is(await title(), 'kept');
+  await t.throwsAsync(
+    rawTransaction(db, async (tx) => {
+      await tx.query('update auctions set title = ? where id = ?', ['lost', auction]);
+      throw new Rollback();
+    }),
+  );
+  t.is(await title(), 'kept');
+  // A failed statement too; and the one connection is free again after each.
+  await t.throwsAsync(rawTransaction(db, (tx) => tx.query('select 1/0', [])), { message: /division by zero/ });
+  t.is(await title(), 'kept');
 });
 
 test.serial('a migration that changes a listed result column’s type: the statement fails once, then runs prepared afresh', async (t) => {
