@@ -111,6 +111,8 @@ const positional = new Map<string, string>();
 function toPositional(sql: string): string {
   let text = positional.get(sql);
   if (text === undefined) {
+    // knex gives `??` (an identifier) a meaning of its own: not supported here.
+    if (sql.includes('??')) throw new Error('rawTransaction: `??` placeholders are not supported');
     let n = 0;
     text = sql.replace(/(\\*)(\?)/g, (_match, escapes: string) => (escapes.length % 2 ? '?' : `$${++n}`));
     positional.set(sql, text);
@@ -145,17 +147,29 @@ export async function rawTransaction<T>(db: Knex, fn: (tx: RawTx) => Promise<T>)
   const connection = await pool.acquireConnection();
   try {
     await connection.query({ text: 'BEGIN' });
+    let open = true;
     const tx: RawTx = {
       kind: 'raw',
-      query: (sql, values, options) => connection.query({ text: toPositional(sql), values, ...(options ? { name: options.name } : {}) }),
+      query: (sql, values, options) => {
+        // As knex: no statement after the transaction ended (it would run on a
+        // connection someone else holds by then), and no undefined value (pg
+        // would send NULL without a word).
+        if (!open) return Promise.reject(new Error('rawTransaction: the transaction has ended'));
+        if (values.some((v) => v === undefined || (Array.isArray(v) && v.includes(undefined)))) {
+          return Promise.reject(new Error(`rawTransaction: undefined value in ${options?.name ?? 'a statement'}`));
+        }
+        return connection.query({ text: toPositional(sql), values, ...(options ? { name: options.name } : {}) });
+      },
     };
     let result: T;
     try {
       result = await fn(tx);
     } catch (err) {
+      open = false;
       await connection.query({ text: 'ROLLBACK' }).catch(() => undefined);
       throw err;
     }
+    open = false;
     await connection.query({ text: 'COMMIT' });
     return result;
   } finally {

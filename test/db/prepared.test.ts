@@ -6,7 +6,7 @@
  */
 import test from 'ava';
 import { randomUUID } from 'node:crypto';
-import { createDb, rawTransaction, type Knex } from '../../db/client.js';
+import { createDb, rawTransaction, type Knex, type RawTx } from '../../db/client.js';
 import { lockQueuedAuctions, recordBids, writeRound } from '../../db/operations/auctions.js';
 import { markPublished } from '../../lib/publisher.js';
 import { bidPartition } from '../../queues/names.js';
@@ -105,6 +105,16 @@ test.serial('a drain round’s raw transaction (rawTransaction) runs the same pr
   // A failed statement too; and the one connection is free again after each.
   await t.throwsAsync(rawTransaction(db, (tx) => tx.query('select 1/0', [])), { message: /division by zero/ });
   t.is(await title(), 'kept');
+  // As knex: an undefined value is refused (pg would send NULL), and so is a
+  // statement on a transaction that has ended.
+  await t.throwsAsync(rawTransaction(db, (tx) => tx.query('select ?::int[] as x', [[1, undefined]])), { message: /undefined value/ });
+  await t.throwsAsync(rawTransaction(db, (tx) => tx.query('update auctions set title = ? where id = ?', [undefined, auction])), { message: /undefined value/ });
+  t.is(await title(), 'kept');
+  let ended: RawTx | undefined;
+  await rawTransaction(db, async (tx) => void (ended = tx));
+  await t.throwsAsync(ended!.query('update auctions set title = ? where id = ?', ['late', auction]), { message: /has ended/ });
+  t.is(await title(), 'kept');
+  await t.throwsAsync(rawTransaction(db, (tx) => tx.query('select ?? from auctions', ['id'])), { message: /not supported/ });
 });
 
 test.serial('a migration that changes a listed result column’s type: the statement fails once, then runs prepared afresh', async (t) => {

@@ -264,6 +264,21 @@ class RoundMerger {
     }
   }
 
+  /**
+   * A round committed, so Postgres answers again: marks held back by failed
+   * flushes (their wait doubled up to 5 s) go now, before the sweeper's grace
+   * period would have it publish them again.
+   */
+  private answered(): void {
+    if (this.markDelay === MARKS_WAIT_MS) return;
+    this.markDelay = MARKS_WAIT_MS;
+    if (this.markTimer) {
+      clearTimeout(this.markTimer);
+      this.markTimer = null;
+      this.startFlush();
+    }
+  }
+
   /** Settles when the flushes started so far have; never rejects. */
   private flushing: Promise<void> = Promise.resolve();
 
@@ -350,6 +365,7 @@ class RoundMerger {
       if (taken) this.keepMarks(taken);
       throw err;
     }
+    this.answered();
     const { ids, done } = round;
     // A look cut at its limit may have left out partitions that have bids queued:
     // they are told to come again (0), not that they are done (null).
