@@ -80,6 +80,7 @@ interface StopResult {
   seqs: number[];
   latencies: [ms: number, frames: number][];
   firsts: [seq: number, ms: number][];
+  lasts: [seq: number, ms: number][];
 }
 
 function percentileOf(sorted: number[], p: number): number {
@@ -557,6 +558,11 @@ async function latency(env: Record<string, string>, db: Knex, viewers: Viewers, 
     const first = new Map<number, number>();
     for (const s of stopped) for (const [seq, ms] of s.firsts) first.set(seq, Math.min(ms, first.get(seq) ?? Infinity));
     const firstSorted = [...first.values()].sort((a, b) => a - b);
+    // Per frame, from the first viewer of all to the last: how long the 1,000
+    // copies took to be sent and read.
+    const last = new Map<number, number>();
+    for (const s of stopped) for (const [seq, ms] of s.lasts) last.set(seq, Math.max(ms, last.get(seq) ?? 0));
+    const spreads = [...first].filter(([seq]) => last.has(seq)).map(([seq, ms]) => last.get(seq)! - ms).sort((a, b) => a - b);
     await viewers.closeAll();
     return {
       opened,
@@ -570,6 +576,7 @@ async function latency(env: Record<string, string>, db: Knex, viewers: Viewers, 
       max: max!,
       firstP50: percentileOf(firstSorted, 50),
       firstP99: percentileOf(firstSorted, 99),
+      spread: { p50: percentileOf(spreads, 50), p90: percentileOf(spreads, 90), max: percentileOf(spreads, 100) },
       clientCpu: stopped.map((s) => s.cpu),
       commit: await bidToCommit(db, auctionId, since.rows[0].now as Date),
     };
@@ -737,6 +744,7 @@ function printLatency(lat: Awaited<ReturnType<typeof latency>>): void {
   console.log(
     `| ${fmt(lat.subscribed)} | ${BID_RATE} | ${fmt(lat.accepted)} of ${fmt(lat.posted)} | ${fmt(lat.frames)} | ${fmt(lat.accepted * lat.subscribed)} | ${fmt(lat.p50)} / ${fmt(lat.p99)} / ${fmt(lat.max)} ms | ${fmt(lat.firstP50)} / ${fmt(lat.firstP99)} ms | ${fmt(lat.commit.p50, 1)} / ${fmt(lat.commit.p99, 1)} ms | ${lat.clientCpu.map(pct).join(' + ')} |`,
   );
+  console.log(`Per frame, first viewer → last viewer: p50 ${fmt(lat.spread.p50)} / p90 ${fmt(lat.spread.p90)} / max ${fmt(lat.spread.max)} ms (the broadcaster's sends and the viewer processes' reads of the ${fmt(lat.subscribed)} copies).`);
   const other = Object.entries(lat.statuses).filter(([s]) => s !== '202');
   if (other.length) console.log(`HTTP statuses other than 202: ${JSON.stringify(Object.fromEntries(other))}`);
 }

@@ -17,7 +17,8 @@
  * is asked for, so the client side spends as little CPU per frame as it can.
  * Latency is receive time − the frame's `at`, in whole milliseconds (`at` has
  * millisecond precision), answered as a histogram `[ms, frames][]`, and per frame
- * the latency of the first viewer (of this process) that got it, `[seq, ms][]`.
+ * the latency of the first and of the last viewer (of this process) that got it,
+ * `[seq, ms][]` each.
  */
 import WebSocket from 'ws';
 
@@ -51,6 +52,8 @@ let latency = false;
 const latencies = new Map<number, number>();
 /** Per frame (seq), the latency of the first of this process's viewers to get it. */
 const firsts = new Map<number, number>();
+/** Per frame (seq), the latency of the last of this process's viewers to get it. */
+const lasts = new Map<number, number>();
 /** Per frame (seq), its `at` (ms). */
 const atBySeq = new Map<number, number>();
 let startedAt = 0;
@@ -73,6 +76,7 @@ function onMessage(this: Viewer, data: Buffer) {
       const ms = Date.now() - at;
       latencies.set(ms, (latencies.get(ms) ?? 0) + 1);
       if (!firsts.has(this.seq)) firsts.set(this.seq, ms);
+      if ((lasts.get(this.seq) ?? -1) < ms) lasts.set(this.seq, ms);
     }
   } else if (!this.subscribed && startsWith(data, SUBSCRIBED)) {
     this.subscribed = true;
@@ -152,6 +156,7 @@ async function handle(m: Command): Promise<Record<string, unknown>> {
       unexpectedCloses = 0;
       latencies.clear();
       firsts.clear();
+      lasts.clear();
       atBySeq.clear();
       startedAt = performance.now();
       cpuAt = process.cpuUsage();
@@ -172,6 +177,7 @@ async function handle(m: Command): Promise<Record<string, unknown>> {
         seqs: open.map((v) => v.seq),
         latencies: [...latencies],
         firsts: [...firsts],
+        lasts: [...lasts],
       };
     }
     case 'closeAll': {
