@@ -104,17 +104,16 @@ export type Queryable = Knex | RawTx;
 const positional = new Map<string, string>();
 
 /**
- * `sql` with knex's `?` placeholders as `$1, $2, …`, exactly as knex's Postgres
- * dialect writes them (positionBindings): a named statement run both ways on one
+ * `sql` with knex's `?` placeholders as `$1, $2, …`, written by knex's own
+ * Postgres dialect (positionBindings): a named statement run both ways on one
  * connection must have the same text, or node-postgres refuses it.
  */
-function toPositional(sql: string): string {
+function toPositional(db: Knex, sql: string): string {
   let text = positional.get(sql);
   if (text === undefined) {
-    // knex gives `??` (an identifier) a meaning of its own: not supported here.
+    // knex gives `??` (an identifier) a meaning of its own, before this step: not supported here.
     if (sql.includes('??')) throw new Error('rawTransaction: `??` placeholders are not supported');
-    let n = 0;
-    text = sql.replace(/(\\*)(\?)/g, (_match, escapes: string) => (escapes.length % 2 ? '?' : `$${++n}`));
+    text = (db.client as unknown as { positionBindings(sql: string): string }).positionBindings(sql);
     positional.set(sql, text);
   }
   return text;
@@ -127,25 +126,32 @@ export function runQuery(on: Queryable, sql: string, values: readonly unknown[],
   return (options ? q.options(options) : q) as unknown as Promise<{ rows: any[] }>;
 }
 
-interface PgConnection {
+export interface PgConnection {
   query(config: { text: string; values?: readonly unknown[]; name?: string }): Promise<{ rows: any[] }>;
 }
-interface PooledClient {
-  acquireConnection(): Promise<PgConnection>;
-  releaseConnection(connection: PgConnection): Promise<unknown>;
+
+/**
+ * Runs `fn` with a connection of `db`'s pool to itself (knex's own pool: a
+ * connection that broke is marked by knex and never handed out again), and gives
+ * it back whatever happens.
+ */
+export async function withPooledConnection<T>(db: Knex, fn: (connection: PgConnection) => Promise<T>): Promise<T> {
+  const pool = db.client as unknown as { acquireConnection(): Promise<PgConnection>; releaseConnection(c: PgConnection): Promise<unknown> };
+  const connection = await pool.acquireConnection();
+  try {
+    return await fn(connection);
+  } finally {
+    await pool.releaseConnection(connection);
+  }
 }
 
 /**
  * Runs `fn` in a transaction on a connection of `db`'s pool, without knex's
  * transaction machinery (see RawTx). Commits when `fn` resolves, rolls back when
- * it throws. A connection that broke is disposed of by knex's own checks (it
- * marks a pg connection that emitted an error or ended, and never hands it out
- * again).
+ * it throws.
  */
 export async function rawTransaction<T>(db: Knex, fn: (tx: RawTx) => Promise<T>): Promise<T> {
-  const pool = db.client as unknown as PooledClient;
-  const connection = await pool.acquireConnection();
-  try {
+  return withPooledConnection(db, async (connection) => {
     await connection.query({ text: 'BEGIN' });
     let open = true;
     const tx: RawTx = {
@@ -158,7 +164,7 @@ export async function rawTransaction<T>(db: Knex, fn: (tx: RawTx) => Promise<T>)
         if (values.some((v) => v === undefined || (Array.isArray(v) && v.includes(undefined)))) {
           return Promise.reject(new Error(`rawTransaction: undefined value in ${options?.name ?? 'a statement'}`));
         }
-        return connection.query({ text: toPositional(sql), values, ...(options ? { name: options.name } : {}) });
+        return connection.query({ text: toPositional(db, sql), values, ...(options ? { name: options.name } : {}) });
       },
     };
     let result: T;
@@ -172,9 +178,7 @@ export async function rawTransaction<T>(db: Knex, fn: (tx: RawTx) => Promise<T>)
     open = false;
     await connection.query({ text: 'COMMIT' });
     return result;
-  } finally {
-    await pool.releaseConnection(connection);
-  }
+  });
 }
 
 export function createDb(config: Config, overrides: { database?: string; poolMax?: number } = {}): Knex {

@@ -9,18 +9,18 @@
  * Kept out of db/migrations/ (knex would load it as a migration).
  */
 import type { Knex } from 'knex';
+import { withPooledConnection } from './client.js';
 
 /** Runs `statements` on one connection, with no statement timeout. */
 export async function onOneConnection(knex: Knex, statements: string[]): Promise<void> {
-  const client = knex.client as { acquireConnection(): Promise<unknown>; releaseConnection(c: unknown): Promise<void> };
-  const connection = await client.acquireConnection();
-  try {
-    await knex.raw('set statement_timeout = 0').connection(connection);
-    for (const sql of statements) await knex.raw(sql).connection(connection);
-  } finally {
-    await knex.raw('reset statement_timeout').connection(connection).catch(() => undefined);
-    await client.releaseConnection(connection);
-  }
+  await withPooledConnection(knex, async (connection) => {
+    try {
+      await connection.query({ text: 'set statement_timeout = 0' });
+      for (const sql of statements) await connection.query({ text: sql });
+    } finally {
+      await connection.query({ text: 'reset statement_timeout' }).catch(() => undefined);
+    }
+  });
 }
 
 /** Runs `sql` in a transaction that waits at most 2 s for its locks; tries up to 10 times. */

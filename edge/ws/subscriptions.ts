@@ -124,30 +124,21 @@ export class Subscriptions {
     this.addFeed(sub, auctionId, start);
     sub.send(JSON.stringify({ type: 'subscribed', auctionId, seq: current, viewers: this.viewers(auctionId) }));
     // Left meanwhile (unsubscribe or close; perhaps subscribed again since, as a
-    // new pending entry): this call has nothing more to do, and must not undo
-    // what belongs to the new subscription.
-    const left = () => !this.pending.get(auctionId)?.has(p);
+    // new pending entry; see replaying): this call has nothing more to do, and
+    // must not undo what belongs to the new subscription.
     try {
-      const entries = (await this.redis.xrange(auctionStream(this.prefix, auctionId), `${start + 1}-0`, '+')) as [string, string[]][];
+      const entries = await this.readAfter(auctionId, start);
       const first = entries[0] ? eventOf(auctionId, entries[0]) : undefined;
       const lost = sinceSeq !== undefined && ((first && first.seq > start + 1) || (!first && current > start && (await this.streamStartsAfter(auctionId, start))));
-      if (left()) return 'subscribed';
+      if (!this.replaying(auctionId, p)) return 'subscribed';
       if (lost) {
-        this.drop(auctionId, p);
-        this.removeFeed(sub, auctionId);
-        if (sub.isOpen()) sub.send(JSON.stringify({ type: 'resync', auctionId }));
+        this.resync(auctionId, p);
         return 'resync';
       }
-      for (const entry of entries) {
-        const e = eventOf(auctionId, entry);
-        if (e.seq <= p.lastSent) continue;
-        if (sub.isOpen()) sub.send(e.json);
-        p.lastSent = e.seq;
-      }
+      this.sendNext(auctionId, p, entries);
     } catch (err) {
-      if (left()) return 'subscribed';
-      this.drop(auctionId, p);
-      this.removeFeed(sub, auctionId);
+      if (!this.replaying(auctionId, p)) return 'subscribed';
+      this.stopReplay(auctionId, p);
       throw err;
     }
     p.replayed = true;
@@ -169,16 +160,10 @@ export class Subscriptions {
       // delivered was in the stream, so a read that finds nothing next means
       // it is gone.
       while ((this.feed.last(auctionId) ?? 0) > p.lastSent) {
-        const entries = (await this.redis.xrange(auctionStream(this.prefix, auctionId), `${p.lastSent + 1}-0`, '+')) as [string, string[]][];
-        if (!this.pending.get(auctionId)?.has(p)) return; // unsubscribed meanwhile
+        const entries = await this.readAfter(auctionId, p.lastSent);
+        if (!this.replaying(auctionId, p)) return;
         const before = p.lastSent;
-        for (const entry of entries) {
-          const e = eventOf(auctionId, entry);
-          if (e.seq <= p.lastSent) continue;
-          if (e.seq !== p.lastSent + 1) break; // trimmed past it
-          if (p.sub.isOpen()) p.sub.send(e.json);
-          p.lastSent = e.seq;
-        }
+        this.sendNext(auctionId, p, entries);
         if (p.lastSent === before) break;
       }
       complete = (this.feed.last(auctionId) ?? 0) <= p.lastSent;
@@ -187,16 +172,45 @@ export class Subscriptions {
     } finally {
       p.catchingUp = false;
     }
-    if (!this.pending.get(auctionId)?.has(p)) return;
+    if (!this.replaying(auctionId, p)) return;
     if (complete) this.settle(auctionId, p);
-    else this.resync(auctionId, p);
+    else {
+      this.resync(auctionId, p);
+      this.onResync?.(p.sub, auctionId);
+    }
   }
 
-  private resync(auctionId: string, p: Pending): void {
+  /** The auction's stream entries after `seq`. */
+  private async readAfter(auctionId: string, seq: number): Promise<[string, string[]][]> {
+    return (await this.redis.xrange(auctionStream(this.prefix, auctionId), `${seq + 1}-0`, '+')) as [string, string[]][];
+  }
+
+  /** Sends `entries` that follow on from what `p` was sent, in order; stops at a gap (history trimmed). */
+  private sendNext(auctionId: string, p: Pending, entries: [string, string[]][]): void {
+    for (const entry of entries) {
+      const e = eventOf(auctionId, entry);
+      if (e.seq <= p.lastSent) continue;
+      if (e.seq !== p.lastSent + 1) break;
+      if (p.sub.isOpen()) p.sub.send(e.json);
+      p.lastSent = e.seq;
+    }
+  }
+
+  /** Whether `p` still replays (its socket has not left the auction). */
+  private replaying(auctionId: string, p: Pending): boolean {
+    return this.pending.get(auctionId)?.has(p) ?? false;
+  }
+
+  /** Ends `p`'s replay: out of the pending set and the feed. */
+  private stopReplay(auctionId: string, p: Pending): void {
     this.drop(auctionId, p);
     this.removeFeed(p.sub, auctionId);
+  }
+
+  /** Ends `p`'s replay with `resync`: the client reloads and subscribes again. */
+  private resync(auctionId: string, p: Pending): void {
+    this.stopReplay(auctionId, p);
     if (p.sub.isOpen()) p.sub.send(JSON.stringify({ type: 'resync', auctionId }));
-    this.onResync?.(p.sub, auctionId);
   }
 
   /** True when the stream's oldest entry is past `seq + 1` (or the stream is empty while events exist). */
