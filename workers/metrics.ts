@@ -29,9 +29,16 @@ export function createWorkerMetrics() {
     labelNames: ['name', 'outcome'] as const,
     registers: [registry],
   });
+  const rounds = new client.Counter({
+    name: 'blytz_bid_drain_rounds_total',
+    help: "Drain rounds, by how they chose their auctions: a look at the queued bids, or a backlog's list (many rounds in a row from a list: a backlog is being worked through)",
+    labelNames: ['choice'] as const,
+    registers: [registry],
+  });
   return {
     registry,
     jobs,
+    rounds,
     /** Records one committed drain: verdicts and, per bid, its receipt time (epoch ms). */
     observeDrain(verdicts: Verdict[], receivedAt: number[]) {
       if (verdicts.length === 0) return;

@@ -1,14 +1,14 @@
 /**
  * The safety net that makes Postgres, not Redis, the source of truth. Every
  * second (one worker process at a time, by a Redis lease) it:
- * - re-enqueues drains for auctions whose bids have waited too long (the job was
+ * - re-enqueues drains for partitions whose bids have waited too long (the job was
  *   lost: Redis wiped, or the edge could not enqueue);
  * - re-arms overdue timers (a close past its end, a start past its time);
  * - publishes outbox events a crashed process left unpublished;
  * - re-applies the one-consumer-per-partition setting (a wiped Redis forgets it).
  * Everything it does is idempotent, so overlapping sweeps are harmless.
  */
-import { bidPartition } from '../queues/names.js';
+import { BID_QUEUE_NAMES } from '../queues/names.js';
 import type { WorkerContext } from './context.js';
 import { publishBacklog } from '../lib/publisher.js';
 
@@ -37,17 +37,22 @@ async function overdueTimers(ctx: WorkerContext, timer: keyof typeof TIMERS, sta
 
 export async function sweepOnce(ctx: WorkerContext, staleMs = 2_000): Promise<SweepReport> {
   const stale = staleMs / 1000;
+  // Per partition, the first queued bid (index order) that has waited too long:
+  // one drain per partition is all a backlog needs (a drain takes its whole
+  // partition), and a probe per partition costs the same whatever the backlog.
+  // (Grouping every queued bid by auction, as this did before, read the whole
+  // backlog each second: ~600 ms a sweep with 1.5 million bids queued.)
   const { rows: stuck } = await ctx.db.raw(
-    `select auction_id, max(receipt_no) as up_to from bids
-     where status = 'queued' and received_at < clock_timestamp() - make_interval(secs => ?)
-     group by auction_id limit 500`,
-    [stale],
+    `select s.auction_id, s.receipt_no as up_to
+     from unnest(?::smallint[]) as p(partition)
+     cross join lateral (
+       select auction_id, receipt_no from bids
+       where partition = p.partition and status = 'queued' and received_at < clock_timestamp() - make_interval(secs => ?)
+       order by partition, auction_id, receipt_no limit 1
+     ) s`,
+    [BID_QUEUE_NAMES.map((_, i) => i), stale],
   );
-  // One drain per partition (a drain takes its whole partition), not one per auction:
-  // a backlog is when the queues can least afford a flood of jobs.
-  const byPartition = new Map<number, { auction_id: string; up_to: string }>();
-  for (const r of stuck as { auction_id: string; up_to: string }[]) byPartition.set(bidPartition(r.auction_id), r);
-  for (const r of byPartition.values()) {
+  for (const r of stuck as { auction_id: string; up_to: string }[]) {
     await ctx.producer.enqueue('bid.drain', { auctionId: r.auction_id, upTo: Number(r.up_to), retry: Date.now() });
   }
   // Timers that should have fired: closes past their end, starts past their time.

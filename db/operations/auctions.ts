@@ -339,10 +339,12 @@ const AUCTION_COLUMNS = [
 const _everyAuctionColumn: Exclude<keyof AuctionRow, (typeof AUCTION_COLUMNS)[number]> extends never ? true : never = true;
 void _everyAuctionColumn;
 
-/** lockQueuedAuctions's statement (bindings: partitions, auctions, limit, limit). */
-const LOCK_QUEUED_SQL = `with look as materialized (
-   select auction_id from bids where partition = any(?::smallint[]) and status = 'queued'
-   group by auction_id order by min(received_at) limit ?
+/** lockRoundAuctions's statement (bindings: ids, partitions, auctions, limit, limit). */
+const LOCK_ROUND_SQL = `with look as materialized (
+   select unnest(?::uuid[]) as auction_id
+   union
+   (select auction_id from bids where partition = any(?::smallint[]) and status = 'queued'
+    group by auction_id order by min(received_at) limit ?)
  ), l as materialized (
    select a.*, a.xmin::text as row_version from auctions a
    where a.id in (select auction_id from look) order by a.id for no key update
@@ -355,13 +357,21 @@ const LOCK_QUEUED_SQL = `with look as materialized (
  select ${AUCTION_COLUMNS.map((c) => `l.${c}`).join(', ')}, i.changed, i.proxies, i.bids, i.bans
  from l left join i on l.id = (select ids[1] from k) order by l.id`;
 
+export interface LockedRound {
+  rows: AuctionRow[];
+  inputs: DrainInputs;
+  reread: boolean;
+}
+
 /**
- * A round's start, in one statement (inside the round's transaction): the look
- * (auctions of `partitions` with queued bids, those waiting longest first, at
- * most `auctions`), their locks (in id order, so every locker of more than one
- * auction takes them in the same order and none can deadlock) and their inputs
- * (as loadDrainInputs, at most `limit` bids). Three round trips in one: on this
- * path every round trip is a bid's latency.
+ * A round's start, in one statement (inside the round's transaction): the
+ * auctions `ids` (a drain working through a backlog's list, see lookBacklog) and
+ * those a look finds (auctions of `partitions` with queued bids, those waiting
+ * longest first, at most `auctions`), their locks (in id order, so every locker
+ * of more than one auction takes them in the same order and none can deadlock)
+ * and their inputs (as loadDrainInputs, at most `limit` bids). Three round trips
+ * in one: on this path every round trip is a bid's latency. Listed auctions
+ * whose queue has emptied are locked and read, and change nothing.
  *
  * The inputs are read in the statement's snapshot, taken before the locks were
  * granted. When a transaction that held one of those locks changed the auction
@@ -371,9 +381,9 @@ const LOCK_QUEUED_SQL = `with look as materialized (
  * round has just applied are never applied twice. Returns the locked rows in id
  * order, and whether the inputs were read again.
  */
-export async function lockQueuedAuctions(trx: Queryable, partitions: number[], auctions: number, limit: number): Promise<{ rows: AuctionRow[]; inputs: DrainInputs; reread: boolean }> {
+export async function lockRoundAuctions(trx: Queryable, ids: string[], partitions: number[], auctions: number, limit: number): Promise<LockedRound> {
   // One result row per locked auction; the inputs ride on the first.
-  const { rows } = await runPrepared('blytz_lock_queued_auctions', (options) => runQuery(trx, LOCK_QUEUED_SQL, [partitions, auctions, limit, limit], options));
+  const { rows } = await runPrepared('blytz_lock_queued_auctions', (options) => runQuery(trx, LOCK_ROUND_SQL, [ids, partitions, auctions, limit, limit], options));
   if (rows.length === 0) return { rows: [], inputs: parseDrainInputs({ proxies: [], bids: [], bans: [] }), reread: false };
   const first = rows[0] as DrainInputsRow & { changed: boolean };
   const locked = (rows as (AuctionRow & Partial<DrainInputsRow> & { changed?: boolean })[]).map(
@@ -381,6 +391,28 @@ export async function lockQueuedAuctions(trx: Queryable, partitions: number[], a
   );
   if (!first.changed) return { rows: locked, inputs: parseDrainInputs(first), reread: false };
   return { rows: locked, inputs: await loadDrainInputs(trx, locked.map((a) => a.id), limit), reread: true };
+}
+
+/** lockRoundAuctions with a look only. */
+export function lockQueuedAuctions(trx: Queryable, partitions: number[], auctions: number, limit: number): Promise<LockedRound> {
+  return lockRoundAuctions(trx, [], partitions, auctions, limit);
+}
+
+/**
+ * Up to `max` auctions of `partitions` with queued bids, those waiting longest
+ * first, with their partition and oldest bid's receipt time (ms). No locks: a
+ * list to work through over several rounds when there is a backlog, instead of
+ * a look per round (a look reads every queued bid of its partitions).
+ */
+export async function lookBacklog(db: Queryable, partitions: number[], max: number): Promise<{ id: string; partition: number; oldest: number }[]> {
+  const { rows } = await runQuery(
+    db,
+    `select auction_id, min(partition) as partition, floor(extract(epoch from min(received_at)) * 1000)::bigint as oldest
+     from bids where partition = any(?::smallint[]) and status = 'queued'
+     group by auction_id order by min(received_at) limit ?`,
+    [partitions, max],
+  );
+  return (rows as { auction_id: string; partition: number; oldest: string }[]).map((r) => ({ id: r.auction_id, partition: Number(r.partition), oldest: Number(r.oldest) }));
 }
 
 /** The proxies in `after` that differ from `before`. */

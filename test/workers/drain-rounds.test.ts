@@ -67,6 +67,56 @@ test.serial('concurrent drains of every partition apply every bid once, in recei
   }
 });
 
+/** Drain rounds so far that took their auctions from a backlog's list. */
+async function listedRounds(sys: ReturnType<typeof system>): Promise<number> {
+  return (await sys.workerCtx.metrics!.rounds.get()).values.find((v) => v.labels.choice === 'list')?.value ?? 0;
+}
+
+/** A drain of every partition at once (one auction of each names it). */
+async function drainAll(sys: ReturnType<typeof system>, ids: string[]): Promise<number> {
+  const partitions = new Map<number, string>();
+  for (const id of ids) partitions.set(bidPartition(id), id);
+  const results = await Promise.all([...partitions.values()].map((id) => bidDrain(sys.workerCtx, { auctionId: id, upTo: 0 })));
+  return results.reduce((n, r) => n + r.applied, 0);
+}
+
+test.serial('a backlog is worked through from a list of its auctions: every bid applied once, in receipt order, and bids queued after the list too', async (t) => {
+  const sys = system();
+  const seller = await registerUser(sys, 'seller');
+  const users = [await registerUser(sys), await registerUser(sys)];
+  const ids = await insertLiveAuctions(sys.db, seller.id, 300);
+  const deep = ids[0]!;
+  const mine = new Set<string>();
+  const item = (amount: number, j: number) => {
+    const it = intakeItem(users[j % 2]!.id, amount);
+    mine.add(it.id);
+    return it;
+  };
+  // A backlog (an outage): 2,500 bids on one auction (more than a round reads)
+  // and two on each of 299 others (more auctions than a round locks).
+  for (let i = 0; i < 5; i++) await recordBids(sys.db, [{ auctionId: deep, items: Array.from({ length: 500 }, (_, j) => item(10_000 * (1 + i * 500 + j), j)) }]);
+  for (const amount of [200, 300]) await recordBids(sys.db, ids.slice(1).map((id, k) => ({ auctionId: id, items: [item(amount, k + amount / 100)] })));
+  const listedBefore = await listedRounds(sys);
+  t.true((await drainAll(sys, ids)) >= mine.size);
+  t.true((await listedRounds(sys)) > listedBefore, 'rounds took their auctions from the list');
+
+  // Queued after the list was made: on auctions not on it, and on the deep one.
+  const later = await insertLiveAuctions(sys.db, seller.id, 20);
+  await recordBids(sys.db, later.map((id, k) => ({ auctionId: id, items: [item(500, k)] })));
+  await recordBids(sys.db, [{ auctionId: deep, items: [item(10_000 * 3_000, 0)] }]);
+  t.true((await drainAll(sys, [...ids, ...later])) >= 21);
+
+  const rows = await sys.db('bids').whereIn('id', [...mine]).orderBy([{ column: 'auction_id' }, { column: 'receipt_no' }]);
+  t.is(rows.length, mine.size);
+  t.deepEqual(rows.filter((r) => r.status === 'queued'), [], 'every bid has its verdict');
+  t.is(rows.filter((r) => r.status === 'accepted').length, mine.size, 'each bid outbids the one before it');
+  // Receipt order: each auction's bids (all accepted, each an event) have consecutive seqs in receipt order.
+  const byAuction = new Map<string, number[]>();
+  for (const r of rows) byAuction.set(r.auction_id, [...(byAuction.get(r.auction_id) ?? []), Number(r.seq)]);
+  for (const [id, seqs] of byAuction) t.deepEqual(seqs, seqs.map((_, i) => seqs[0]! + i), `${id}: seqs follow receipt order`);
+  t.is(byAuction.get(deep)!.length, 2_501);
+});
+
 test.serial('a round that fails for one partition does not stop the others', async (t) => {
   const sys = system();
   const seller = await registerUser(sys, 'seller');

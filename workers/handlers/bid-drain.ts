@@ -4,7 +4,7 @@
  * per round (shared with the other partitions draining in this process, see
  * RoundMerger): find those auctions, lock them (in id order) and read their
  * queued bids in receipt order (committed bids are a gap-free prefix, see
- * recordBids), all in one statement (lockQueuedAuctions), run each auction's
+ * recordBids), all in one statement (lockRoundAuctions), run each auction's
  * bids through the pure engine, and write
  * verdicts, states, proxies and the outbox (public events with their seq, private
  * events) in one statement. A drain that runs twice, or two at once, change
@@ -22,8 +22,9 @@ import {
   insertUserEventBatch,
   loadDrainInputs,
   lockAuction,
-  lockQueuedAuctions,
   lockReceipts,
+  lockRoundAuctions,
+  lookBacklog,
   saveState,
   toState,
   writeRound,
@@ -48,6 +49,16 @@ const MAX_ROUNDS = 100;
  * same auctions before a statement of its own records it (RoundMerger).
  */
 const MARKS_WAIT_MS = 100;
+/** Auctions in a backlog's list at most (see Backlog). */
+const BACKLOG_MAX = 5_000;
+/**
+ * A backlog's list is looked again (in the background) after this long, or ten
+ * times as long as its look took, whichever is longer (a look's cost grows with
+ * the backlog: ~550 ms with 1.5 million bids queued), and not used past
+ * BACKLOG_EXPIRE_MS.
+ */
+const BACKLOG_REFRESH_MS = 2_000;
+const BACKLOG_EXPIRE_MS = 10_000;
 /** Private event batches waiting for their mark at most; past it they are left to the sweeper (sent again: at least once). */
 const MARKS_MAX = 10_000;
 
@@ -114,7 +125,7 @@ function writeApplied(trx: Queryable, a: ReturnType<typeof applyLocked>, userEve
 }
 
 /**
- * Applies the queued bids of the auctions `locked` (lockQueuedAuctions) in their
+ * Applies the queued bids of the auctions `locked` (lockRoundAuctions) in their
  * transaction, recording `marks` (earlier rounds' publishing) with them. Returns
  * also the auctions whose marks were recorded: those the round changed.
  */
@@ -206,6 +217,76 @@ interface RoundShare {
 }
 
 /**
+ * A backlog's auctions, per partition, to work through without a look per round.
+ *
+ * A round's look groups every queued bid of its partitions, so its cost grows
+ * with the backlog: after an outage with 1.5 million bids queued over 1,000
+ * auctions it took ~700 ms a round (2,000 bids), and the drains caught up at
+ * ~2,200 bids/s, less than a hot auction's live rate. So when a round is full
+ * (its look found AUCTIONS_PER_ROUND auctions, or it read BATCH bids), one look
+ * lists up to BACKLOG_MAX auctions, those waiting longest first, and the next
+ * rounds take their auctions from the list instead of looking: the oldest
+ * first, and an auction that may have more goes to the back of its list (a
+ * queue's turn, as a look would give it). A round still looks at the partitions
+ * with nothing listed. The list is looked again in the background (see
+ * BACKLOG_REFRESH_MS), so auctions that queued bids since are not left waiting
+ * long. The list only chooses which auctions a round locks: the lock and the
+ * read are those of every round, so an auction listed twice or already drained
+ * changes nothing. Measured with 1.5 million bids queued over 1,000 auctions:
+ * ~5,500 bids/s caught up, against ~2,200 with a look per round.
+ */
+export class Backlog {
+  private lists = new Map<number, { id: string; oldest: number }[]>();
+  private filledAt = -Infinity;
+  private refreshMs = BACKLOG_REFRESH_MS;
+
+  /** Drops the list once it is too old to go on from. */
+  private expire(now: number): void {
+    if (now - this.filledAt >= BACKLOG_EXPIRE_MS) this.lists.clear();
+  }
+
+  /** Whether the list should be looked again (it is old, or there is none). */
+  stale(now: number): boolean {
+    return now - this.filledAt >= this.refreshMs;
+  }
+
+  /** Replaces the list of `partitions` with `entries` (waiting longest first), looked in `tookMs`. */
+  fill(partitions: number[], entries: { id: string; partition: number; oldest: number }[], now: number, tookMs: number): void {
+    this.lists = new Map(partitions.map((p) => [p, []]));
+    for (const e of entries) this.lists.get(e.partition)?.push({ id: e.id, oldest: e.oldest });
+    this.filledAt = now;
+    this.refreshMs = Math.min(BACKLOG_EXPIRE_MS / 2, Math.max(BACKLOG_REFRESH_MS, 10 * tookMs));
+  }
+
+  /**
+   * Takes up to `n` auctions of `partitions` off the list, those waiting longest
+   * first; `uncovered` are the partitions with nothing listed, for the round to look at.
+   */
+  take(partitions: number[], n: number, now: number): { ids: string[]; uncovered: number[] } {
+    this.expire(now);
+    const lists = partitions.map((p) => this.lists.get(p) ?? []);
+    const heads = lists.map(() => 0);
+    const ids: string[] = [];
+    while (ids.length < n) {
+      let best = -1;
+      for (let i = 0; i < lists.length; i++) {
+        const e = lists[i]![heads[i]!];
+        if (e && (best < 0 || e.oldest < lists[best]![heads[best]!]!.oldest)) best = i;
+      }
+      if (best < 0) break;
+      ids.push(lists[best]![heads[best]!++]!.id);
+    }
+    lists.forEach((l, i) => l.splice(0, heads[i]));
+    return { ids, uncovered: partitions.filter((_, i) => lists[i]!.length === 0 && heads[i] === 0) };
+  }
+
+  /** Puts auctions that may have more queued at the back of their lists (as waiting since `now`). */
+  requeue(ids: string[], now: number): void {
+    for (const id of ids) this.lists.get(bidPartition(id))?.push({ id, oldest: now });
+  }
+}
+
+/**
  * Rounds of the drains in one worker process, merged. A drain asks for a round
  * for its partition; the drains that ask while a round runs share the next one:
  * one look and one transaction for all their partitions, and one publish. With
@@ -232,8 +313,23 @@ class RoundMerger {
   private markTimer: NodeJS.Timeout | null = null;
   /** MARKS_WAIT_MS, doubled after each failed statement (Postgres down) up to 5 s. */
   private markDelay = MARKS_WAIT_MS;
+  private readonly backlog = new Backlog();
+  /** The backlog's look in flight, if any. */
+  private looking: Promise<void> | null = null;
 
   constructor(private readonly ctx: WorkerContext) {}
+
+  /** Lists the backlog of `partitions` in the background (one look at a time; a failure only means rounds look for themselves). */
+  private lookBacklog(partitions: number[]): void {
+    if (this.looking) return;
+    const start = Date.now();
+    this.looking = lookBacklog(this.ctx.db, partitions, BACKLOG_MAX)
+      .then((entries) => this.backlog.fill(partitions, entries, Date.now(), Date.now() - start))
+      .catch((err: unknown) => this.ctx.logger.warn({ err: (err as Error).message }, 'backlog not listed; rounds look for themselves'))
+      .finally(() => {
+        this.looking = null;
+      });
+  }
 
   /** Takes the pending marks of `auctionIds` (all when omitted) and every pending private event batch's. */
   private takeMarks(auctionIds?: string[]): Marks {
@@ -294,6 +390,7 @@ class RoundMerger {
   async settle(): Promise<void> {
     this.startFlush();
     await this.flushing;
+    await this.looking;
   }
 
   /** Records every pending mark with a statement of its own. */
@@ -349,13 +446,17 @@ class RoundMerger {
 
   private async runRound(batch: Map<number, Waiter[]>): Promise<void> {
     const { ctx } = this;
+    const partitions = [...batch.keys()];
+    // Auctions from the backlog's list, if there is one, and a look at the partitions it leaves out.
+    const { ids: listed, uncovered } = this.backlog.take(partitions, AUCTIONS_PER_ROUND, Date.now());
+    const lookFor = uncovered.length === 0 ? 0 : Math.max(AUCTIONS_PER_ROUND - listed.length, AUCTIONS_PER_ROUND / 4);
     // Marks taken for the round's statement: put back if its transaction fails.
     let taken: Marks | undefined;
     let round: { ids: string[]; done: { result: Awaited<ReturnType<typeof applyQueuedMany>>; carried: Marks } | null };
     try {
       // The look, the locks and the reads are one statement, in the transaction.
       round = await rawTransaction(ctx.db, async (trx) => {
-        const locked = await lockQueuedAuctions(trx, [...batch.keys()], AUCTIONS_PER_ROUND, BATCH);
+        const locked = await lockRoundAuctions(trx, listed, uncovered, lookFor, BATCH);
         const ids = locked.rows.map((r) => r.id);
         if (ids.length === 0) return { ids, done: null };
         const carried = (taken = this.takeMarks(ids));
@@ -363,13 +464,28 @@ class RoundMerger {
       });
     } catch (err) {
       if (taken) this.keepMarks(taken);
+      // The listed auctions go back on the list.
+      this.backlog.requeue(listed, Date.now());
       throw err;
     }
     this.answered();
     const { ids, done } = round;
-    // A look cut at its limit may have left out partitions that have bids queued:
-    // they are told to come again (0), not that they are done (null).
-    const absent = ids.length === AUCTIONS_PER_ROUND ? 0 : null;
+    const onList = new Set(listed);
+    ctx.metrics?.rounds.inc({ choice: ids.some((id) => onList.has(id)) ? 'list' : 'look' });
+    // The look was cut at its limit, or the round read as many bids as it may: a backlog.
+    const full = (lookFor > 0 && ids.filter((id) => !onList.has(id)).length === lookFor) || done?.result.more === true;
+    if (done && listed.length > 0) {
+      // Listed auctions that may have more (they got their whole share) go to the back.
+      const share = Math.ceil(BATCH / ids.length);
+      const again = ids.filter((id) => onList.has(id) && (done.result.more || done.result.appliedBy.get(id) === share));
+      this.backlog.requeue(again, Date.now());
+    }
+    // A full round with nothing listed: list the backlog now (the next round waits
+    // for it, below). Working from a list: list again when it is old.
+    if ((full && listed.length === 0) || ((full || listed.length > 0) && this.backlog.stale(Date.now()))) this.lookBacklog(partitions);
+    // Partitions a cut look may have left out, and those the list stands for, come
+    // again (0); a partition the round looked at in full with nothing queued is done (null).
+    const absent = (p: number) => (full || !uncovered.includes(p) ? 0 : null);
     const applied = new Map<number, number>();
     // Even a round with nothing to apply answers with the chain's tail: a drain
     // waits for the publishing of every round it took part in.
@@ -392,8 +508,10 @@ class RoundMerger {
       }
     }
     for (const [partition, list] of batch) {
-      for (const w of list) w.resolve({ applied: applied.get(partition) ?? absent, published });
+      for (const w of list) w.resolve({ applied: applied.get(partition) ?? absent(partition), published });
     }
+    // The next round waits for that list rather than look again, which would take as long.
+    if (full && listed.length === 0 && this.looking) await this.looking;
   }
 }
 

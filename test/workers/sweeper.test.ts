@@ -1,0 +1,33 @@
+/** The sweeper's re-enqueue of drains for bids that waited too long (workers/sweeper.ts). */
+import test from 'ava';
+import { randomUUID } from 'node:crypto';
+import { registerUser, useSystem } from '../helpers/system.js';
+import { insertLiveAuctions } from '../helpers/auctions.js';
+import { recordBids } from '../../db/operations/auctions.js';
+import { BID_QUEUE_NAMES, bidPartition } from '../../queues/names.js';
+import { sweepOnce } from '../../workers/sweeper.js';
+
+const system = useSystem(test, { workers: false });
+
+test('a sweep enqueues one drain per partition with a bid queued past the grace period, and none for fresh bids', async (t) => {
+  const sys = system();
+  const seller = await registerUser(sys, 'seller');
+  const bidder = await registerUser(sys);
+  const ids = await insertLiveAuctions(sys.db, seller.id, 60);
+  const byPartition = new Map<number, string[]>();
+  for (const id of ids) byPartition.set(bidPartition(id), [...(byPartition.get(bidPartition(id)) ?? []), id]);
+  const [p1, p2, fresh] = [...byPartition.keys()].filter((p) => byPartition.get(p)!.length >= 2) as [number, number, number];
+  // Two auctions with old bids in each of p1 and p2; a fresh bid in `fresh` and in p1.
+  const old = [...byPartition.get(p1)!.slice(0, 2), ...byPartition.get(p2)!.slice(0, 2)];
+  const young = [byPartition.get(fresh)![0]!, byPartition.get(p1)![2] ?? byPartition.get(p1)![0]!];
+  const item = (amount: number) => ({ id: randomUUID(), kind: 'bid' as const, bidderId: bidder.id, amount, idempotencyKey: null });
+  await recordBids(sys.db, old.map((auctionId) => ({ auctionId, items: [item(500), item(600)] })));
+  await sys.db('bids').whereIn('auction_id', old).update({ received_at: sys.db.raw("now() - interval '10 seconds'") });
+  await recordBids(sys.db, young.map((auctionId) => ({ auctionId, items: [item(700)] })));
+  const waiting = () => Promise.all(BID_QUEUE_NAMES.map((name) => sys.producer.queue(name).getWaitingCount()));
+  const before = await waiting();
+  const report = await sweepOnce(sys.workerCtx);
+  const added = (await waiting()).map((n, p) => n - before[p]!);
+  t.is(report.drains, 2);
+  t.deepEqual(added, BID_QUEUE_NAMES.map((_, p) => (p === p1 || p === p2 ? 1 : 0)), 'a drain each for p1 and p2 only');
+});
