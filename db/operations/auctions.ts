@@ -383,7 +383,9 @@ export interface LockedRound {
  */
 export async function lockRoundAuctions(trx: Queryable, ids: string[], partitions: number[], auctions: number, limit: number): Promise<LockedRound> {
   // One result row per locked auction; the inputs ride on the first.
-  const { rows } = await runPrepared('blytz_lock_queued_auctions', (options) => runQuery(trx, LOCK_ROUND_SQL, [ids, partitions, auctions, limit, limit], options));
+  // Two names, so that the usual round (a look only) keeps a plan of its own.
+  const name = ids.length === 0 ? 'blytz_lock_queued_auctions' : 'blytz_lock_listed_auctions';
+  const { rows } = await runPrepared(name, (options) => runQuery(trx, LOCK_ROUND_SQL, [ids, partitions, auctions, limit, limit], options));
   if (rows.length === 0) return { rows: [], inputs: parseDrainInputs({ proxies: [], bids: [], bans: [] }), reread: false };
   const first = rows[0] as DrainInputsRow & { changed: boolean };
   const locked = (rows as (AuctionRow & Partial<DrainInputsRow> & { changed?: boolean })[]).map(

@@ -15,11 +15,15 @@ test('a sweep enqueues one drain per partition with a bid queued past the grace 
   const bidder = await registerUser(sys);
   const ids = await insertLiveAuctions(sys.db, seller.id, 60);
   const byPartition = new Map<number, string[]>();
-  for (const id of ids) byPartition.set(bidPartition(id), [...(byPartition.get(bidPartition(id)) ?? []), id]);
-  const [p1, p2, fresh] = [...byPartition.keys()].filter((p) => byPartition.get(p)!.length >= 2) as [number, number, number];
-  // Two auctions with old bids in each of p1 and p2; a fresh bid in `fresh` and in p1.
-  const old = [...byPartition.get(p1)!.slice(0, 2), ...byPartition.get(p2)!.slice(0, 2)];
-  const young = [byPartition.get(fresh)![0]!, byPartition.get(p1)![2] ?? byPartition.get(p1)![0]!];
+  for (const id of [...ids].sort()) byPartition.set(bidPartition(id), [...(byPartition.get(bidPartition(id)) ?? []), id]);
+  const [p1, p2, fresh] = [...byPartition.keys()].filter((p) => byPartition.get(p)!.length >= 3) as [number, number, number];
+  t.not(fresh, undefined, 'three partitions with three auctions each');
+  // Old bids on two auctions in each of p1 and p2; fresh bids in `fresh`, and in p1
+  // on the auction that comes first in the index (partition, auction, receipt), so
+  // the sweep must look past fresh bids to find the old ones.
+  const [first, ...rest] = byPartition.get(p1)!;
+  const old = [...rest.slice(0, 2), ...byPartition.get(p2)!.slice(0, 2)];
+  const young = [first!, byPartition.get(fresh)![0]!];
   const item = (amount: number) => ({ id: randomUUID(), kind: 'bid' as const, bidderId: bidder.id, amount, idempotencyKey: null });
   await recordBids(sys.db, old.map((auctionId) => ({ auctionId, items: [item(500), item(600)] })));
   await sys.db('bids').whereIn('auction_id', old).update({ received_at: sys.db.raw("now() - interval '10 seconds'") });

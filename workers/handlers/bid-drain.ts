@@ -236,35 +236,36 @@ interface RoundShare {
  * ~5,500 bids/s caught up, against ~2,200 with a look per round.
  */
 export class Backlog {
-  private lists = new Map<number, { id: string; oldest: number }[]>();
-  private filledAt = -Infinity;
-  private refreshMs = BACKLOG_REFRESH_MS;
+  /** Per partition: its listed auctions (by `oldest`, ascending), when it was listed, and when to list it again. */
+  private readonly lists = new Map<number, { entries: { id: string; oldest: number }[]; filledAt: number; refreshMs: number }>();
+  /** Requeued auctions sort after every listed one, in the order they were requeued (no clock involved). */
+  private requeued = 0;
 
-  /** Drops the list once it is too old to go on from. */
-  private expire(now: number): void {
-    if (now - this.filledAt >= BACKLOG_EXPIRE_MS) this.lists.clear();
+  /** Whether a partition of `partitions` has no list, or one old enough to be looked again. */
+  stale(partitions: number[], now: number): boolean {
+    return partitions.some((p) => {
+      const list = this.lists.get(p);
+      return !list || now - list.filledAt >= list.refreshMs;
+    });
   }
 
-  /** Whether the list should be looked again (it is old, or there is none). */
-  stale(now: number): boolean {
-    return now - this.filledAt >= this.refreshMs;
-  }
-
-  /** Replaces the list of `partitions` with `entries` (waiting longest first), looked in `tookMs`. */
+  /** Replaces the lists of `partitions` with `entries` (waiting longest first), looked in `tookMs`. */
   fill(partitions: number[], entries: { id: string; partition: number; oldest: number }[], now: number, tookMs: number): void {
-    this.lists = new Map(partitions.map((p) => [p, []]));
-    for (const e of entries) this.lists.get(e.partition)?.push({ id: e.id, oldest: e.oldest });
-    this.filledAt = now;
-    this.refreshMs = Math.min(BACKLOG_EXPIRE_MS / 2, Math.max(BACKLOG_REFRESH_MS, 10 * tookMs));
+    const refreshMs = Math.min(BACKLOG_EXPIRE_MS / 2, Math.max(BACKLOG_REFRESH_MS, 10 * tookMs));
+    for (const p of partitions) this.lists.set(p, { entries: [], filledAt: now, refreshMs });
+    for (const e of entries) this.lists.get(e.partition)?.entries.push({ id: e.id, oldest: e.oldest });
   }
 
   /**
-   * Takes up to `n` auctions of `partitions` off the list, those waiting longest
+   * Takes up to `n` auctions of `partitions` off the lists, those waiting longest
    * first; `uncovered` are the partitions with nothing listed, for the round to look at.
    */
   take(partitions: number[], n: number, now: number): { ids: string[]; uncovered: number[] } {
-    this.expire(now);
-    const lists = partitions.map((p) => this.lists.get(p) ?? []);
+    const lists = partitions.map((p) => {
+      const list = this.lists.get(p);
+      if (list && now - list.filledAt >= BACKLOG_EXPIRE_MS) this.lists.delete(p);
+      return list && now - list.filledAt < BACKLOG_EXPIRE_MS ? list.entries : [];
+    });
     const heads = lists.map(() => 0);
     const ids: string[] = [];
     while (ids.length < n) {
@@ -280,11 +281,14 @@ export class Backlog {
     return { ids, uncovered: partitions.filter((_, i) => lists[i]!.length === 0 && heads[i] === 0) };
   }
 
-  /** Puts auctions that may have more queued at the back of their lists (as waiting since `now`). */
-  requeue(ids: string[], now: number): void {
-    for (const id of ids) this.lists.get(bidPartition(id))?.push({ id, oldest: now });
+  /** Puts auctions that may have more queued at the back of their partitions' lists. */
+  requeue(ids: string[]): void {
+    for (const id of ids) this.lists.get(bidPartition(id))?.entries.push({ id, oldest: REQUEUED + ++this.requeued });
   }
 }
+
+/** Above every receipt time in ms (year 2255 and on): requeued auctions sort last. */
+const REQUEUED = 2 ** 53 / 1024;
 
 /**
  * Rounds of the drains in one worker process, merged. A drain asks for a round
@@ -465,7 +469,7 @@ class RoundMerger {
     } catch (err) {
       if (taken) this.keepMarks(taken);
       // The listed auctions go back on the list.
-      this.backlog.requeue(listed, Date.now());
+      this.backlog.requeue(listed);
       throw err;
     }
     this.answered();
@@ -478,11 +482,11 @@ class RoundMerger {
       // Listed auctions that may have more (they got their whole share) go to the back.
       const share = Math.ceil(BATCH / ids.length);
       const again = ids.filter((id) => onList.has(id) && (done.result.more || done.result.appliedBy.get(id) === share));
-      this.backlog.requeue(again, Date.now());
+      this.backlog.requeue(again);
     }
     // A full round with nothing listed: list the backlog now (the next round waits
     // for it, below). Working from a list: list again when it is old.
-    if ((full && listed.length === 0) || ((full || listed.length > 0) && this.backlog.stale(Date.now()))) this.lookBacklog(partitions);
+    if ((full && listed.length === 0) || ((full || listed.length > 0) && this.backlog.stale(partitions, Date.now()))) this.lookBacklog(partitions);
     // Partitions a cut look may have left out, and those the list stands for, come
     // again (0); a partition the round looked at in full with nothing queued is done (null).
     const absent = (p: number) => (full || !uncovered.includes(p) ? 0 : null);
