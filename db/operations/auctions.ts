@@ -339,12 +339,9 @@ const AUCTION_COLUMNS = [
 const _everyAuctionColumn: Exclude<keyof AuctionRow, (typeof AUCTION_COLUMNS)[number]> extends never ? true : never = true;
 void _everyAuctionColumn;
 
-/** lockRoundAuctions's statement (bindings: ids, partitions, auctions, limit, limit). */
-const LOCK_ROUND_SQL = `with look as materialized (
-   select unnest(?::uuid[]) as auction_id
-   union
-   (select auction_id from bids where partition = any(?::smallint[]) and status = 'queued'
-    group by auction_id order by min(received_at) limit ?)
+/** A round's statement around `look` (a select of auction_id; bindings: look's, then limit, limit). */
+const lockStatement = (look: string) => `with look as materialized (
+   ${look}
  ), l as materialized (
    select a.*, a.xmin::text as row_version from auctions a
    where a.id in (select auction_id from look) order by a.id for no key update
@@ -356,6 +353,16 @@ const LOCK_ROUND_SQL = `with look as materialized (
  )
  select ${AUCTION_COLUMNS.map((c) => `l.${c}`).join(', ')}, i.changed, i.proxies, i.bids, i.bans
  from l left join i on l.id = (select ids[1] from k) order by l.id`;
+
+const LOOK = `select auction_id from bids where partition = any(?::smallint[]) and status = 'queued'
+    group by auction_id order by min(received_at) limit ?`;
+/**
+ * The usual round's statement (bindings: partitions, auctions, limit, limit),
+ * and a listed round's (bindings: ids, partitions, auctions, limit, limit): two
+ * texts, so that the usual round's plan is not shaped by the other's.
+ */
+const LOCK_QUEUED_SQL = lockStatement(LOOK);
+const LOCK_LISTED_SQL = lockStatement(`select unnest(?::uuid[]) as auction_id union (${LOOK})`);
 
 export interface LockedRound {
   rows: AuctionRow[];
@@ -383,9 +390,9 @@ export interface LockedRound {
  */
 export async function lockRoundAuctions(trx: Queryable, ids: string[], partitions: number[], auctions: number, limit: number): Promise<LockedRound> {
   // One result row per locked auction; the inputs ride on the first.
-  // Two names, so that the usual round (a look only) keeps a plan of its own.
-  const name = ids.length === 0 ? 'blytz_lock_queued_auctions' : 'blytz_lock_listed_auctions';
-  const { rows } = await runPrepared(name, (options) => runQuery(trx, LOCK_ROUND_SQL, [ids, partitions, auctions, limit, limit], options));
+  const { rows } = await (ids.length === 0
+    ? runPrepared('blytz_lock_queued_auctions', (options) => runQuery(trx, LOCK_QUEUED_SQL, [partitions, auctions, limit, limit], options))
+    : runPrepared('blytz_lock_listed_auctions', (options) => runQuery(trx, LOCK_LISTED_SQL, [ids, partitions, auctions, limit, limit], options)));
   if (rows.length === 0) return { rows: [], inputs: parseDrainInputs({ proxies: [], bids: [], bans: [] }), reread: false };
   const first = rows[0] as DrainInputsRow & { changed: boolean };
   const locked = (rows as (AuctionRow & Partial<DrainInputsRow> & { changed?: boolean })[]).map(

@@ -337,7 +337,10 @@ class RoundMerger {
     if (this.looking) return;
     const start = Date.now();
     this.looking = lookBacklog(this.ctx.db, partitions, BACKLOG_MAX)
-      .then((entries) => this.backlog.fill(partitions, entries, Date.now(), Date.now() - start))
+      .then((entries) => {
+        this.backlog.fill(partitions, entries, Date.now(), Date.now() - start);
+        this.ctx.logger.info({ partitions, auctions: entries.length, ms: Date.now() - start }, 'working through a bid backlog: auctions listed');
+      })
       .catch((err: unknown) => this.ctx.logger.warn({ err: (err as Error).message }, 'backlog not listed; rounds look for themselves'))
       .finally(() => {
         this.looking = null;
