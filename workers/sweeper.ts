@@ -8,7 +8,7 @@
  * - re-applies the one-consumer-per-partition setting (a wiped Redis forgets it).
  * Everything it does is idempotent, so overlapping sweeps are harmless.
  */
-import { BID_QUEUE_NAMES } from '../queues/names.js';
+import { BID_PARTITIONS } from '../queues/names.js';
 import type { WorkerContext } from './context.js';
 import { publishBacklog } from '../lib/publisher.js';
 
@@ -50,7 +50,7 @@ export async function sweepOnce(ctx: WorkerContext, staleMs = 2_000): Promise<Sw
        where partition = p.partition and status = 'queued' and received_at < clock_timestamp() - make_interval(secs => ?)
        order by partition, auction_id, receipt_no limit 1
      ) s`,
-    [BID_QUEUE_NAMES.map((_, i) => i), stale],
+    [Array.from({ length: BID_PARTITIONS }, (_, i) => i), stale],
   );
   for (const r of stuck as { auction_id: string; up_to: string }[]) {
     await ctx.producer.enqueue('bid.drain', { auctionId: r.auction_id, upTo: Number(r.up_to), retry: Date.now() });

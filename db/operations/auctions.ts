@@ -354,8 +354,10 @@ const lockStatement = (look: string) => `with look as materialized (
  select ${AUCTION_COLUMNS.map((c) => `l.${c}`).join(', ')}, i.changed, i.proxies, i.bids, i.bans
  from l left join i on l.id = (select ids[1] from k) order by l.id`;
 
-const LOOK = `select auction_id from bids where partition = any(?::smallint[]) and status = 'queued'
+/** Auctions of some partitions with queued bids, those waiting longest first, at most some (bindings: partitions, limit): the look and lookBacklog's list. */
+const QUEUED_AUCTIONS = `from bids where partition = any(?::smallint[]) and status = 'queued'
     group by auction_id order by min(received_at) limit ?`;
+const LOOK = `select auction_id ${QUEUED_AUCTIONS}`;
 /**
  * The usual round's statement (bindings: partitions, auctions, limit, limit),
  * and a listed round's (bindings: ids, partitions, auctions, limit, limit): two
@@ -416,9 +418,7 @@ export function lockQueuedAuctions(trx: Queryable, partitions: number[], auction
 export async function lookBacklog(db: Queryable, partitions: number[], max: number): Promise<{ id: string; partition: number; oldest: number }[]> {
   const { rows } = await runQuery(
     db,
-    `select auction_id, min(partition) as partition, floor(extract(epoch from min(received_at)) * 1000)::bigint as oldest
-     from bids where partition = any(?::smallint[]) and status = 'queued'
-     group by auction_id order by min(received_at) limit ?`,
+    `select auction_id, min(partition) as partition, floor(extract(epoch from min(received_at)) * 1000)::bigint as oldest ${QUEUED_AUCTIONS}`,
     [partitions, max],
   );
   return (rows as { auction_id: string; partition: number; oldest: string }[]).map((r) => ({ id: r.auction_id, partition: Number(r.partition), oldest: Number(r.oldest) }));

@@ -272,8 +272,9 @@ export class Backlog {
   take(partitions: number[], n: number, now: number): { ids: string[]; uncovered: number[] } {
     const lists = partitions.map((p) => {
       const list = this.lists.get(p);
-      if (list && now - list.filledAt >= BACKLOG_EXPIRE_MS) this.lists.delete(p);
-      return list && now - list.filledAt < BACKLOG_EXPIRE_MS ? list.entries : [];
+      if (list && now - list.filledAt < BACKLOG_EXPIRE_MS) return list.entries;
+      this.lists.delete(p);
+      return [];
     });
     const heads = lists.map(() => 0);
     const ids: string[] = [];
