@@ -34,7 +34,15 @@ export function installShutdown(logger: Logger, graceMs: number, steps: Shutdown
     })();
     return running;
   };
-  process.once('SIGTERM', () => void shutdown('SIGTERM'));
-  process.once('SIGINT', () => void shutdown('SIGINT'));
+  // \`on\`, not \`once\`: a process can get the same signal twice (systemd or
+  // \`docker stop\` signal the whole group, and \`npm start\` forwards it too). With
+  // no listener left the second would kill it mid-shutdown; a repeat is a no-op
+  // here, and the deadline above still bounds the shutdown.
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (running) logger.info({ signal }, 'already shutting down');
+    void shutdown(signal);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
   return () => shutdown();
 }

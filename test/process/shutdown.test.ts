@@ -90,6 +90,9 @@ test('web: SIGTERM lets the request in flight finish, refuses new connections, e
   const web = spawnNode('edge/http/main.ts', env);
   t.teardown(() => web.kill());
   await web.whileRunning(waitForStatus(`http://127.0.0.1:${port}/readyz`));
+  // Its own line, printed once it handles signals: /readyz alone could have been
+  // answered by another test's process on a reused port.
+  await web.waitForLine(/"msg":"edge listening"/);
 
   // A login whose body arrives in two parts: the second one after SIGTERM.
   const body = JSON.stringify({ email: `nobody.${randomUUID()}@example.com`, password: 'not the password' });
@@ -122,6 +125,10 @@ test('web: SIGTERM lets the request in flight finish, refuses new connections, e
   const signalledAt = Date.now();
   web.child.kill('SIGTERM');
   await web.waitForLine(/"msg":"shutting down"/, 5_000);
+  // The same signal again (systemd and \`docker stop\` signal the whole group while
+  // \`npm start\` forwards its own): it must not cut the shutdown short.
+  web.child.kill('SIGTERM');
+  await web.waitForLine(/"msg":"already shutting down"/, 5_000);
   // The log line comes just before the listener closes: allow a moment, no more.
   let refused = await tryConnect(port);
   for (let i = 0; refused !== 'ECONNREFUSED' && i < 10; i++) {
@@ -159,14 +166,17 @@ test('web: an idle keep-alive connection does not hold up SIGTERM', async (t) =>
   const web = spawnNode('edge/http/main.ts', env);
   t.teardown(() => web.kill());
   await web.whileRunning(waitForStatus(`http://127.0.0.1:${port}/readyz`));
+  // Its own line, printed once it handles signals: /readyz alone could have been
+  // answered by another test's process on a reused port.
+  await web.waitForLine(/"msg":"edge listening"/);
   // A keep-alive connection left open and idle after a finished request.
   const idle = await idleKeepAlive(port, '/healthz');
   t.teardown(() => idle.socket.destroy());
   t.is(idle.status, 200);
   const start = Date.now();
   web.child.kill('SIGTERM');
-  const { code } = await web.waitForExit(4_000);
-  t.is(code, 0);
+  const exit = await web.waitForExit(4_000);
+  t.is(exit.code, 0, `${JSON.stringify(exit)}\n${web.stdout()}${web.stderr()}`);
   t.true(Date.now() - start < 3_000, `took ${Date.now() - start} ms`);
   t.true(messages(web).includes('shutdown complete'));
   t.false(levels(web).some((l) => l >= 50), web.stdout());
@@ -265,6 +275,7 @@ test('broadcaster: SIGTERM closes sockets with 1001 and exits 0', async (t) => {
   const b = spawnNode('edge/ws/main.ts', env);
   t.teardown(() => b.kill());
   await b.whileRunning(waitForStatus(`http://127.0.0.1:${wsPort}/readyz`));
+  await b.waitForLine(/"msg":"broadcaster listening"/);
 
   const ws = new WebSocket(`ws://127.0.0.1:${wsPort}/ws`);
   t.teardown(() => ws.terminate());
@@ -316,6 +327,8 @@ test('start: creates and migrates a new database, runs every role, SIGTERM stops
   await start.whileRunning(waitForStatus(`http://127.0.0.1:${env.PORT}/readyz`, 45_000));
   await start.whileRunning(waitForStatus(`http://127.0.0.1:${env.WS_PORT}/readyz`, 20_000));
   await start.waitForLine(/^worker\s*\|.*"msg":"workers started"/, 20_000);
+  await start.waitForLine(/^web\s*\|.*"msg":"edge listening"/, 20_000);
+  await start.waitForLine(/^broadcaster\s*\|.*"msg":"broadcaster listening"/, 20_000);
 
   // Migrated: the tables are there.
   const db = createDb(config, { poolMax: 1 });
