@@ -19,14 +19,30 @@ export async function deleteKeys(config: Config, prefix: string): Promise<void> 
   }
 }
 
+/** Ports this process has handed out: never twice. */
+const issued = new Set<number>();
+
+/**
+ * A port that is free now, for a server a test starts. Picked at random below the
+ * kernel's ephemeral range (32768 and up), not with bind(0): that range is where
+ * every outgoing connection of the suite takes its local port, and where bind(0)
+ * hands a just-released port to the next caller, possibly in another test process.
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (issued.has(port)) continue;
+    issued.add(port);
+    if (await canListen(port)) return port;
+  }
+  throw new Error('no free port found between 20000 and 32000');
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
   });
 }
 
