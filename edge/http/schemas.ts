@@ -28,5 +28,7 @@ export const sessionSchema = Joi.object({
 });
 
 /** Money: an integer number of minor units, 1..100000000000, never a string or float. */
-export const money = () => Joi.number().integer().strict().min(1).max(100_000_000_000);
+/** The largest amount of money, in cents, any body may carry. */
+export const MONEY_MAX = 100_000_000_000;
+export const money = () => Joi.number().integer().strict().min(1).max(MONEY_MAX);
 export const currency = () => Joi.string().pattern(/^[a-z]{3}$/, 'lowercase ISO currency');
