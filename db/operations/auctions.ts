@@ -7,12 +7,13 @@ import type { Knex } from 'knex';
 import type { AuctionState, BidInput, Proxy } from '../../auction/engine.js';
 import { frameJson, type AuctionFrame } from '../../auction/frames.js';
 import { bidPartition } from '../../queues/names.js';
+import { withArrayLiterals } from '../arrays.js';
 import { runPrepared, runQuery, type Queryable } from '../client.js';
 import type { AuctionRow, AutobidRow, BidRow } from '../tables.js';
 
 const num = (v: string | number) => Number(v);
-/** Raw bindings that include arrays (pg sends them as Postgres arrays). */
-const bindings = (...values: unknown[]) => values as Knex.RawBinding[];
+/** Raw bindings that include arrays, sent as Postgres array literals (db/arrays.ts). */
+const bindings = (...values: unknown[]) => withArrayLiterals(values) as Knex.RawBinding[];
 const numOrNull = (v: string | number | null) => (v === null ? null : Number(v));
 
 export interface NewAuction {
