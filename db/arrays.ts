@@ -2,8 +2,9 @@
  * Postgres array literals for statement parameters, written here instead of by
  * node-postgres. pg turns every element of an array parameter into a string and
  * escapes it with two regular-expression replaces, numbers and uuids included:
- * in a drain round's write (thousands of elements, event payloads among them)
- * that was a fifth of the worker's allocations. The literal is the same text
+ * in a drain round's write (thousands of elements, event payloads among them
+ * then; they now go as one JSON array) that was a fifth of the worker's
+ * allocations. The literal is the same text
  * Postgres gets from pg (elements quoted, `"` and `\` escaped, NULL bare); the
  * statement casts it (`?::uuid[]`) as before. test/db/arrays.test.ts compares
  * both through Postgres.

@@ -504,7 +504,9 @@ const WRITE_ROUND_SQL = `with f as (
      set max_amount = excluded.max_amount, placed_order = excluded.placed_order, exhausted = excluded.exhausted, updated_at = now()
  ), e as (
    insert into auction_events (auction_id, seq, type, payload)
-   select * from unnest(?::uuid[], ?::bigint[], ?::text[], ?::jsonb[])
+   select v.auction_id, v.seq, v.type, j.payload
+   from unnest(?::uuid[], ?::bigint[], ?::text[]) with ordinality as v(auction_id, seq, type, n)
+   join jsonb_array_elements(?::jsonb) with ordinality as j(payload, n) using (n)
  ), s as (
    update auctions as a set current_price = v.price, leader_id = v.leader, leader_order = v.leader_order, bid_count = v.bid_count,
           ends_at = to_timestamp(v.ends_ms / 1000.0), seq = v.seq, updated_at = clock_timestamp(),
@@ -569,7 +571,9 @@ export async function writeRound(
     frames.map((f) => f.auctionId),
     frames.map((f) => f.seq),
     frames.map((f) => f.type),
-    frames.map((f) => frameJson(f)),
+    // One JSON array of the payloads, not a jsonb[] literal: the frames are JSON
+    // already, and as array elements every quote in them would be escaped.
+    `[${frames.map((f) => frameJson(f)).join(',')}]`,
     states.map((s) => s.id),
     states.map((s) => s.currentPrice),
     states.map((s) => s.leaderId),

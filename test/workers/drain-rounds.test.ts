@@ -65,6 +65,17 @@ test.serial('concurrent drains of every partition apply every bid once, in recei
       id,
     );
   }
+  // Each stored event's payload is its own (a round writes many auctions' events in one statement).
+  const events = await sys.db('auction_events').whereIn('auction_id', ids);
+  t.is(events.length, ids.length * 2);
+  t.deepEqual(
+    events.filter((e) => e.payload.auctionId !== e.auction_id || e.payload.seq !== Number(e.seq) || e.payload.type !== e.type),
+    [],
+  );
+  t.deepEqual(
+    events.map((e) => `${e.auction_id}:${e.payload.amount}:${e.payload.seq}`).sort(),
+    ids.flatMap((id) => [`${id}:200:1`, `${id}:300:2`]).sort(),
+  );
 });
 
 /** Drain rounds so far that took their auctions from a backlog's list. */
