@@ -9,18 +9,21 @@
  * statement casts it (`?::uuid[]`) as before. test/db/arrays.test.ts compares
  * both through Postgres.
  */
-export type ArrayElement = string | number | boolean | null | undefined;
 
 const NEEDS_ESCAPE = /["\\]/;
 const ESCAPES = /["\\]/g;
 
-/** The array literal of `values`, or undefined when an element is of a kind left to pg (dates, buffers, arrays, bigints). */
+/**
+ * The array literal of `values`, or undefined when an element is of a kind left
+ * to pg (dates, buffers, arrays, bigints) or is `undefined`, which knex then
+ * refuses as an undefined binding (a bug, never a silent NULL).
+ */
 export function arrayLiteral(values: readonly unknown[]): string | undefined {
   let out = '{';
   for (let i = 0; i < values.length; i++) {
     if (i > 0) out += ',';
     const v = values[i];
-    if (v === null || v === undefined) out += 'NULL';
+    if (v === null) out += 'NULL';
     else if (typeof v === 'string') out += NEEDS_ESCAPE.test(v) ? `"${v.replace(ESCAPES, '\\$&')}"` : `"${v}"`;
     else if (typeof v === 'number') {
       if (!Number.isFinite(v)) return undefined;

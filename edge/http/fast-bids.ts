@@ -77,19 +77,24 @@ export function plainAmount(body: unknown, field: string): number | undefined {
  * Runs connect-style middleware (helmet, cors) on a raw request. Both call next()
  * before they return: then there is nothing to wait for and no promise is made
  * (undefined; a middleware's error is thrown). A middleware that calls next()
- * later is waited for through the promise returned.
+ * later is waited for through the promise returned. As with a promise, the first
+ * call of next() decides, and a throw after it is ignored.
  */
-function runMiddleware(mw: RequestHandler, req: IncomingMessage, res: ServerResponse): Promise<void> | undefined {
+export function runMiddleware(mw: RequestHandler, req: IncomingMessage, res: ServerResponse): Promise<void> | undefined {
   let sync = true;
   let called = false;
   let error: unknown;
   let settle: ((err?: unknown) => void) | undefined;
-  (mw as unknown as (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void)(req, res, (err?: unknown) => {
-    if (sync) {
+  try {
+    (mw as unknown as (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void)(req, res, (err?: unknown) => {
+      if (called) return;
       called = true;
-      error = err;
-    } else settle?.(err);
-  });
+      if (sync) error = err;
+      else settle?.(err);
+    });
+  } catch (err) {
+    if (!called) throw err;
+  }
   sync = false;
   if (called) {
     if (error) throw error;

@@ -7,7 +7,8 @@ import test from 'ava';
 import fc from 'fast-check';
 import http from 'node:http';
 import net from 'node:net';
-import { plainAmount } from '../../edge/http/fast-bids.js';
+import type { RequestHandler } from 'express';
+import { plainAmount, runMiddleware } from '../../edge/http/fast-bids.js';
 import { securityHeaderWriter, securityHeaders } from '../../edge/http/middleware/security.js';
 import { BODY_OPTIONS } from '../../edge/http/route.js';
 import { bidBodies } from '../../edge/http/routes/auctions.js';
@@ -82,3 +83,41 @@ for (const env of ['development', 'production'] as const) {
     t.is(recorded.hasHeader('strict-transport-security'), env === 'production');
   });
 }
+
+test('middleware is run as a promise would: the first next() decides, a later throw is ignored, a late next() is waited for', async (t) => {
+  const req = {} as http.IncomingMessage;
+  const res = stubResponse();
+  const mw = (f: (next: (err?: unknown) => void) => void) => ((_q: unknown, _s: unknown, next: (err?: unknown) => void) => f(next)) as unknown as RequestHandler;
+  t.is(runMiddleware(mw((next) => next()), req, res), undefined, 'next() at once: nothing to wait for');
+  t.throws(() => runMiddleware(mw((next) => next(new Error('refused'))), req, res), { message: 'refused' });
+  t.throws(() => runMiddleware(mw((next) => (next(new Error('first')), next())), req, res), { message: 'first' });
+  t.is(runMiddleware(mw((next) => (next(), next(new Error('second')))), req, res), undefined);
+  t.is(
+    runMiddleware(
+      mw((next) => {
+        next();
+        throw new Error('after next');
+      }),
+      req,
+      res,
+    ),
+    undefined,
+  );
+  t.throws(
+    () =>
+      runMiddleware(
+        mw(() => {
+          throw new Error('before next');
+        }),
+        req,
+        res,
+      ),
+    { message: 'before next' },
+  );
+  let later = false;
+  const waited = runMiddleware(mw((next) => setTimeout(() => ((later = true), next(), next(new Error('ignored'))), 20)), req, res);
+  t.truthy(waited);
+  await waited;
+  t.true(later);
+  await t.throwsAsync(runMiddleware(mw((next) => setTimeout(() => next(new Error('late')), 5)), req, res)!, { message: 'late' });
+});
