@@ -5,18 +5,27 @@ export type ShutdownStep = { name: string; run: () => Promise<unknown> | unknown
 /**
  * Phased, idempotent shutdown with a deadline: steps run in order (stop intake,
  * drain, close queues, close pools); if they have not finished after `graceMs`
- * the process exits anyway with code 1.
+ * the process exits anyway with code 1. When they have, the process ends once
+ * nothing holds its event loop; should something still hold it at `graceMs` (a
+ * handle nobody closed), it exits then, with a warning, so a stopped role never
+ * lingers.
  */
 export function installShutdown(logger: Logger, graceMs: number, steps: ShutdownStep[]): () => Promise<void> {
   let running: Promise<void> | undefined;
   const shutdown = (signal = 'manual'): Promise<void> => {
     running ??= (async () => {
       logger.info({ signal }, 'shutting down');
-      const deadline = setTimeout(() => {
+      let done = false;
+      // Unref'd: it never keeps the process alive by itself.
+      setTimeout(() => {
+        if (done) {
+          logger.warn({ graceMs }, 'shut down, but a handle still holds the process open: exiting');
+          logger.flush?.();
+          process.exit(process.exitCode ?? 0);
+        }
         logger.error({ graceMs }, 'shutdown deadline passed, exiting');
         process.exit(1);
-      }, graceMs);
-      deadline.unref();
+      }, graceMs).unref();
       let failed = false;
       for (const step of steps) {
         try {
@@ -27,17 +36,17 @@ export function installShutdown(logger: Logger, graceMs: number, steps: Shutdown
           logger.error({ err, step: step.name }, 'shutdown step failed');
         }
       }
-      clearTimeout(deadline);
+      done = true;
       logger.info('shutdown complete');
       logger.flush?.();
       process.exitCode = failed ? 1 : 0;
     })();
     return running;
   };
-  // \`on\`, not \`once\`: a process can get the same signal twice (systemd or
-  // \`docker stop\` signal the whole group, and \`npm start\` forwards it too). With
+  // `on`, not `once`: a process can get the same signal twice (systemd or
+  // `docker stop` signal the whole group, and `npm start` forwards it too). With
   // no listener left the second would kill it mid-shutdown; a repeat is a no-op
-  // here, and the deadline above still bounds the shutdown.
+  // here, and the timer above still bounds the shutdown.
   const onSignal = (signal: NodeJS.Signals) => {
     if (running) logger.info({ signal }, 'already shutting down');
     void shutdown(signal);

@@ -183,6 +183,18 @@ test('web: an idle keep-alive connection does not hold up SIGTERM', async (t) =>
   await idle.closed;
 });
 
+test('a role whose steps finish but which leaves a handle open still exits, at the grace period, with a warning', async (t) => {
+  const role = spawnNode('test/fixtures/leaky-role.ts', testEnv({ SHUTDOWN_GRACE_MS: '1500' }));
+  t.teardown(() => role.kill());
+  await role.waitForLine(/"msg":"ready"/);
+  role.child.kill('SIGTERM');
+  await role.waitForLine(/"msg":"shutdown complete"/, 5_000);
+  const exit = await role.waitForExit(15_000);
+  t.deepEqual(exit, { code: 0, signal: null }, role.stdout() + role.stderr());
+  t.true(messages(role).includes('shut down, but a handle still holds the process open: exiting'));
+  t.false(levels(role).some((l) => l >= 50), role.stdout());
+});
+
 test('worker: SIGTERM finishes the job in flight, then exits 0', async (t) => {
   const env = await roleEnv();
   const prefix = env.REDIS_PREFIX!;
