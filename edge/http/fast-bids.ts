@@ -39,7 +39,7 @@ import { limitCounter, limitKey, type LimitCheck, type LimitResult } from './mid
 import { corsPolicy, securityHeaderWriter, securityHeaders } from './middleware/security.js';
 import { assignRequestId, requestLogLevel } from './request-id.js';
 import { BODY_OPTIONS, URL_OPTIONS, validatePart } from './route.js';
-import { MONEY_MAX } from './schemas.js';
+import { MONEY_MAX, UUID_PATTERN } from './schemas.js';
 import { bidBodies, idParams } from './routes/auctions.js';
 import { bidService, parseIdempotencyKey } from './services/bids.js';
 
@@ -52,8 +52,6 @@ const BEARER = /^Bearer [A-Za-z0-9_\-.]+$/i;
 type Kind = 'bid' | 'autobid';
 /** Per route: the body's amount field and the answer's id field (as in API.md). */
 const KINDS = { bid: { amountField: 'amount', idField: 'bidId' }, autobid: { amountField: 'maxAmount', idField: 'autobidId' } } as const;
-
-const LOWER_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**
  * The amount of a body that joi's bid schema (money(), strict, no unknown keys)
@@ -238,7 +236,7 @@ export function createBidFastPath(deps: EdgeDeps, app: Express, limitRedis: Redi
       }
       // A lowercase id and a body of one integer amount are what joi accepts
       // unchanged; anything else gets joi's own answer.
-      const id = LOWER_UUID.test(auctionId) ? auctionId : validatePart(idParams, { id: auctionId }, URL_OPTIONS, 'params').id;
+      const id = UUID_PATTERN.test(auctionId) ? auctionId : validatePart(idParams, { id: auctionId }, URL_OPTIONS, 'params').id;
       const { amountField, idField } = KINDS[kind];
       const amount =
         plainAmount(body, amountField) ??

@@ -6,7 +6,8 @@ import Joi from 'joi';
  * converted (paths, queries), so one id has one spelling: Postgres would accept
  * `{…}` or hyphenless forms, but partitions and keys are computed from the text.
  */
-export const uuid = () => Joi.string().lowercase().pattern(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, 'uuid');
+export const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+export const uuid = () => Joi.string().lowercase().pattern(UUID_PATTERN, 'uuid');
 export const email = () => Joi.string().email({ tlds: { allow: false } }).max(254);
 export const password = () => Joi.string().min(8).max(128);
 // Printable text without control characters.
@@ -27,8 +28,8 @@ export const sessionSchema = Joi.object({
   expiresIn: Joi.number().integer().description('seconds until the access token expires'),
 });
 
-/** Money: an integer number of minor units, 1..100000000000, never a string or float. */
-/** The largest amount of money, in cents, any body may carry. */
+/** The largest amount of money, in minor units, any body may carry. */
 export const MONEY_MAX = 100_000_000_000;
+/** Money: an integer number of minor units, 1..MONEY_MAX, never a string or float. */
 export const money = () => Joi.number().integer().strict().min(1).max(MONEY_MAX);
 export const currency = () => Joi.string().pattern(/^[a-z]{3}$/, 'lowercase ISO currency');
