@@ -7,7 +7,10 @@
  *  2. 1,000 live auctions, uniform and 80/20 skewed load: total bids/s;
  *  3. the naive baseline (Express: BEGIN; SELECT … FOR UPDATE; INSERT; UPDATE;
  *     COMMIT per request) on one hot auction at the same offered rate;
- * plus calibration ceilings: Postgres commits/s on one row, Redis round trips/s.
+ * plus calibration ceilings: Postgres commits/s on one row, Redis round trips/s,
+ * and the HTTP floor (bench/http-floor.ts: node:http answering 202 and doing
+ * nothing else, under the same load generator): the most bids/s the machine
+ * could take if the HTTP exchange were the only work, and its CPU per request.
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -29,6 +32,8 @@ const MANY_RATE = Number(process.env.BENCH_MANY_RATE ?? 5000);
 // A third run over 1,000 auctions below saturation shows the latency when the pipeline keeps up.
 const MANY_EASY_RATE = Number(process.env.BENCH_MANY_EASY_RATE ?? 2000);
 const BIDDERS = 200;
+// The HTTP floor's offered rate: above what the machine can answer, to find its ceiling.
+const FLOOR_RATE = Number(process.env.BENCH_FLOOR_RATE ?? 30000);
 
 interface LoadResult {
   sent: number;
@@ -44,6 +49,18 @@ interface LoadResult {
 }
 
 let runs = 0;
+
+/** Runs the server `entry` on a free port, alone on the machine, while `fn` loads it. */
+async function alone<T>(entry: string, env: Record<string, string>, fn: (url: string, pid: number | undefined) => Promise<T>): Promise<T> {
+  const port = await freePort();
+  const server = run(entry, { ...env, PORT: String(port) });
+  try {
+    await new Promise((r) => setTimeout(r, 1500));
+    return await fn(`http://127.0.0.1:${port}`, server.pid);
+  } finally {
+    await stop(server);
+  }
+}
 
 function load(plan: Record<string, unknown>): Promise<LoadResult> {
   // Amounts start above anything an earlier run bid, so most bids are accepted
@@ -180,18 +197,22 @@ export async function benchBids(): Promise<void> {
   }
 
   // The naive baseline, alone on the machine as ours was.
-  const naivePort = await freePort();
-  const naive = run('bench/naive-server.ts', { ...env, PORT: String(naivePort) });
-  let naiveResult: LoadResult | undefined;
-  try {
-    await new Promise((r) => setTimeout(r, 1500));
-    const nurl = `http://127.0.0.1:${naivePort}`;
-    await load({ url: nurl, pathPrefix: '/naive', connections: 256, tokens, rate: 300, seconds: 2, auctions: [warm], skew: 'uniform' });
-    naiveResult = await load({ url: nurl, pathPrefix: '/naive', connections: 256, tokens, rate: HOT_RATE, seconds: SECONDS, auctions: [naiveHot], skew: 'uniform' });
-    rows.push(`| naive baseline, one hot auction | ${fmt(HOT_RATE)}/s | ${fmt(naiveResult.okPerSecond)} | (synchronous: = HTTP) | | ${naiveResult.p50} / ${naiveResult.p99} ms | ${naiveResult.non2xx + naiveResult.errors} / ${naiveResult.timeouts} |`);
-  } finally {
-    await stop(naive);
-  }
+  const naiveResult = await alone('bench/naive-server.ts', env, async (url) => {
+    await load({ url, pathPrefix: '/naive', connections: 256, tokens, rate: 300, seconds: 2, auctions: [warm], skew: 'uniform' });
+    const r = await load({ url, pathPrefix: '/naive', connections: 256, tokens, rate: HOT_RATE, seconds: SECONDS, auctions: [naiveHot], skew: 'uniform' });
+    rows.push(`| naive baseline, one hot auction | ${fmt(HOT_RATE)}/s | ${fmt(r.okPerSecond)} | (synchronous: = HTTP) | | ${r.p50} / ${r.p99} ms | ${r.non2xx + r.errors} / ${r.timeouts} |`);
+    return r;
+  });
+
+  // The HTTP floor, alone on the machine as well.
+  const floorLine = await alone('bench/http-floor.ts', env, async (url, pid) => {
+    await load({ url, pathPrefix: '/floor', connections: 256, tokens, rate: 2000, seconds: 2, auctions: many, skew: 'uniform' });
+    const before = cpuTimes({ floor: pid }, []);
+    const f = await load({ url, pathPrefix: '/floor', connections: 256, tokens, rate: FLOOR_RATE, seconds: Math.min(SECONDS, 5), auctions: many, skew: 'uniform' });
+    const server = ((cpuTimes({ floor: pid }, []).floor! - before.floor!) * 1000) / f.ok;
+    const loader = (f.cpuMs * 1000) / f.ok;
+    return `HTTP floor (same run; node:http answering 202 and doing nothing else, same load generator): ${fmt(f.okPerSecond)} requests/s answered at ${fmt(FLOOR_RATE)}/s offered; CPU per request ${fmt(server + loader)} µs (server ${fmt(server)} + load generator ${fmt(loader)})`;
+  });
 
   console.log('\n| scenario | offered | committed bids/s | bid→commit p50 / p99 | accepted | HTTP p50 / p99 (from when due) | errors / unanswered |\n|---|---|---|---|---|---|---|');
   for (const r of rows) console.log(r);
@@ -203,6 +224,7 @@ export async function benchBids(): Promise<void> {
     console.log(`\nhot auction, ours / naive: ${fmt(hotResult.perSecond / naiveResult.okPerSecond, 2)}x committed bids/s`);
   }
   console.log(`calibration (same run): Postgres single-row commits ${fmt(cal.pgCommits)}/s from one connection; Redis round trips ${fmt(cal.redisOps)}/s from one connection`);
+  console.log(floorLine);
   redis.disconnect();
   await db.destroy();
   await dropRedisPrefix(prefix);
