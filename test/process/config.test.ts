@@ -37,6 +37,7 @@ test('numbers come from the environment as strings', (t) => {
   t.is(c.port, 3000);
   t.is(c.wsPort, 3001);
   t.is(c.db.poolMax, 7);
+  t.is(loadConfig({ DB_RANDOM_PAGE_COST: '2.5' }).db.randomPageCost, 2.5);
   t.is(c.rateLimits.generalPerMinute, 5);
   t.is(c.bodyLimit, '1mb');
 });
@@ -50,6 +51,9 @@ test('a bad value throws ConfigError naming the variable', (t) => {
     ['DB_POOL_MAX', '0'],
     ['BODY_LIMIT', 'lots'],
     ['DB_NAME', 'x; drop database'],
+    ['DB_RANDOM_PAGE_COST', 'fast'],
+    ['DB_RANDOM_PAGE_COST', '0'],
+    ['DB_RANDOM_PAGE_COST', '1 -c fsync=off'],
   ] as const) {
     const err = t.throws(() => loadConfig({ [name]: value }), { instanceOf: ConfigError }, `${name}=${value}`);
     t.true(err?.message.includes(name), err?.message);
