@@ -14,6 +14,9 @@ const pool = new pg.Pool({
   password: process.env.DB_PASSWORD ?? '',
   database: process.env.DB_NAME,
   max: 25,
+  // The planner setting our connections use (db/client.ts), so that the baseline's
+  // foreign-key checks are index lookups as ours are.
+  options: `-c random_page_cost=${Number(process.env.DB_RANDOM_PAGE_COST ?? 1.1)}`,
 });
 const app = express();
 app.use(express.json());
