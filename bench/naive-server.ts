@@ -5,6 +5,8 @@
  */
 import express from 'express';
 import pg from 'pg';
+import { sessionOptions } from '../db/client.js';
+import { loadConfig } from '../lib/env.js';
 
 const port = Number(process.env.PORT ?? 0);
 const pool = new pg.Pool({
@@ -16,7 +18,7 @@ const pool = new pg.Pool({
   max: 25,
   // The planner setting our connections use (db/client.ts), so that the baseline's
   // foreign-key checks are index lookups as ours are.
-  options: `-c random_page_cost=${Number(process.env.DB_RANDOM_PAGE_COST ?? 1.1)}`,
+  options: sessionOptions(loadConfig(process.env).db.randomPageCost),
 });
 const app = express();
 app.use(express.json());

@@ -22,10 +22,20 @@ export const MIGRATIONS_DIR = path.join(here, 'migrations');
  * `SELECT 1 FROM users WHERE id = $1 FOR KEY SHARE`) then read every user,
  * each of them locked by other bids' checks, so each visibility check looks up
  * a multixact. In the bids benchmark (200 bidders) that was 2.4 scans of the
- * whole users table per bid, and 1.1 took 13–21% off Postgres's CPU per bid
- * (README, Performance). Migrations are always the `.ts` files run through tsx,
+ * users table per bid, and 1.1 took 13–21% off Postgres's CPU per bid (README,
+ * Performance). It goes in the startup `options`, after any `options` of a
+ * DATABASE_URL (kept; node-postgres then ignores PGOPTIONS). DB_RANDOM_PAGE_COST
+ * =off sends nothing, for poolers that refuse `options` (PgBouncer 1.20+ does,
+ * for settings it does not track): there, `ALTER ROLE … SET random_page_cost`
+ * does the same. Migrations are always the `.ts` files run through tsx,
  * in development and production alike, so knex's recorded names never differ.
  */
+/** The startup `options` for a connection: `own` (a URL's), then the planner setting (null: none). */
+export function sessionOptions(randomPageCost: number | null, own: string | null = null): string | undefined {
+  const parts = [own, randomPageCost === null ? null : `-c random_page_cost=${randomPageCost}`].filter((p): p is string => !!p);
+  return parts.length ? parts.join(' ') : undefined;
+}
+
 export function knexConfig(config: Config, overrides: { database?: string; poolMax?: number } = {}): Knex.Config {
   const base = config.db.connection;
   const session = {
@@ -33,15 +43,20 @@ export function knexConfig(config: Config, overrides: { database?: string; poolM
     idle_in_transaction_session_timeout: config.db.idleInTransactionTimeoutMs,
     connectionTimeoutMillis: config.db.connectTimeoutMs,
     application_name: 'blytz',
-    options: `-c random_page_cost=${config.db.randomPageCost}`,
   };
   let connection: Knex.PgConnectionConfig;
   if (typeof base === 'string') {
     const url = new URL(base);
     if (overrides.database) url.pathname = `/${overrides.database}`;
-    connection = { connectionString: url.toString(), ...session };
+    // node-postgres lets the URL's own parameters override the config's: its
+    // `options` are taken out and put first in ours.
+    const own = url.searchParams.get('options');
+    url.searchParams.delete('options');
+    const options = sessionOptions(config.db.randomPageCost, own);
+    connection = { connectionString: url.toString(), ...session, ...(options ? { options } : {}) };
   } else {
-    connection = { ...base, database: overrides.database ?? base.database, ...session };
+    const options = sessionOptions(config.db.randomPageCost);
+    connection = { ...base, database: overrides.database ?? base.database, ...session, ...(options ? { options } : {}) };
   }
   return {
     client: 'pg',

@@ -30,8 +30,8 @@ export interface Config {
     statementTimeoutMs: number;
     connectTimeoutMs: number;
     idleInTransactionTimeoutMs: number;
-    /** The planner's random_page_cost on the app's connections (see db/client.ts). */
-    randomPageCost: number;
+    /** The planner's random_page_cost on the app's connections (see db/client.ts); null: the server's. */
+    randomPageCost: number | null;
   };
   redis: { url: string | null; host: string; port: number; password: string | null; prefix: string };
   jwt: {
@@ -97,7 +97,7 @@ const schema = Joi.object({
   DB_STATEMENT_TIMEOUT_MS: positive.default(10_000),
   DB_CONNECT_TIMEOUT_MS: positive.default(5_000),
   DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: positive.default(30_000),
-  DB_RANDOM_PAGE_COST: Joi.number().min(0.1).max(100).default(1.1),
+  DB_RANDOM_PAGE_COST: Joi.alternatives(Joi.number().min(0.1).max(100), Joi.string().valid('off')).default(1.1),
 
   REDIS_URL: Joi.string().uri({ scheme: ['redis', 'rediss'] }).optional(),
   REDIS_HOST: Joi.string().default('127.0.0.1'),
@@ -184,7 +184,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       statementTimeoutMs: v.DB_STATEMENT_TIMEOUT_MS,
       connectTimeoutMs: v.DB_CONNECT_TIMEOUT_MS,
       idleInTransactionTimeoutMs: v.DB_IDLE_IN_TRANSACTION_TIMEOUT_MS,
-      randomPageCost: v.DB_RANDOM_PAGE_COST,
+      randomPageCost: v.DB_RANDOM_PAGE_COST === 'off' ? null : Number(v.DB_RANDOM_PAGE_COST),
     },
     redis: {
       url: v.REDIS_URL ?? null,

@@ -108,6 +108,23 @@ test('DATABASE_URL overrides DB_*', (t) => {
   t.throws(() => loadConfig({ DATABASE_URL: 'mysql://x@y/z' }), { instanceOf: ConfigError, message: /DATABASE_URL/ });
 });
 
+test('the planner setting goes in the startup options, after a DATABASE_URL\'s own; off sends none', (t) => {
+  const options = (env: Record<string, string>) => {
+    const k = knexConfig(loadConfig(env)).connection as { connectionString?: string; options?: string };
+    return { options: k.options, url: k.connectionString };
+  };
+  t.is(options({}).options, '-c random_page_cost=1.1');
+  t.is(options({ DB_RANDOM_PAGE_COST: '2' }).options, '-c random_page_cost=2');
+  t.is(options({ DB_RANDOM_PAGE_COST: 'off' }).options, undefined);
+  t.is(options({ DATABASE_URL: 'postgres://app:pw@db.example.com/prod' }).options, '-c random_page_cost=1.1');
+  // node-postgres would let the URL's options replace ours: they are merged instead.
+  const merged = options({ DATABASE_URL: 'postgres://app:pw@db.example.com/prod?sslmode=require&options=-c%20search_path%3Dapp' });
+  t.is(merged.options, '-c search_path=app -c random_page_cost=1.1');
+  t.false(new URL(merged.url!).searchParams.has('options'));
+  t.is(new URL(merged.url!).searchParams.get('sslmode'), 'require');
+  t.is(options({ DATABASE_URL: 'postgres://app:pw@db.example.com/prod?options=-c%20search_path%3Dapp', DB_RANDOM_PAGE_COST: 'off' }).options, '-c search_path=app');
+});
+
 test('a PEM stored on one line with literal "\\n" is unescaped', (t) => {
   const pem = SECRETS.JWT_PRIVATE_KEY;
   const oneLine = pem.replace(/\n/g, '\\n');
