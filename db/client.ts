@@ -30,12 +30,6 @@ export const MIGRATIONS_DIR = path.join(here, 'migrations');
  * does the same. Migrations are always the `.ts` files run through tsx,
  * in development and production alike, so knex's recorded names never differ.
  */
-/** The startup `options` for a connection: `own` (a URL's), then the planner setting (null: none). */
-export function sessionOptions(randomPageCost: number | null, own: string | null = null): string | undefined {
-  const parts = [own, randomPageCost === null ? null : `-c random_page_cost=${randomPageCost}`].filter((p): p is string => !!p);
-  return parts.length ? parts.join(' ') : undefined;
-}
-
 export function knexConfig(config: Config, overrides: { database?: string; poolMax?: number } = {}): Knex.Config {
   const base = config.db.connection;
   const session = {
@@ -45,19 +39,21 @@ export function knexConfig(config: Config, overrides: { database?: string; poolM
     application_name: 'blytz',
   };
   let connection: Knex.PgConnectionConfig;
+  // node-postgres lets a URL's own parameters override the config's: a URL's
+  // `options` are taken out of it and put first in ours.
+  let own: string | null = null;
   if (typeof base === 'string') {
     const url = new URL(base);
     if (overrides.database) url.pathname = `/${overrides.database}`;
-    // node-postgres lets the URL's own parameters override the config's: its
-    // `options` are taken out and put first in ours.
-    const own = url.searchParams.get('options');
+    own = url.searchParams.get('options');
     url.searchParams.delete('options');
-    const options = sessionOptions(config.db.randomPageCost, own);
-    connection = { connectionString: url.toString(), ...session, ...(options ? { options } : {}) };
+    connection = { connectionString: url.toString(), ...session };
   } else {
-    const options = sessionOptions(config.db.randomPageCost);
-    connection = { ...base, database: overrides.database ?? base.database, ...session, ...(options ? { options } : {}) };
+    connection = { ...base, database: overrides.database ?? base.database, ...session };
   }
+  const planner = config.db.randomPageCost === null ? null : `-c random_page_cost=${config.db.randomPageCost}`;
+  const options = [own, planner].filter(Boolean).join(' ');
+  if (options) connection.options = options;
   return {
     client: 'pg',
     connection,
