@@ -10,6 +10,15 @@ import { publicFrame, type AuctionFrame } from '../../auction/frames.js';
 import { dbNow, hasQueuedBids, insertEvents, lockAuction, lockReceipts, saveState, toState } from './auctions.js';
 import type { AuctionRow } from '../tables.js';
 
+/**
+ * Holds the transaction (at most a millisecond) until the database clock has
+ * reached `at`, so that a bid recorded after the commit is received at or after it.
+ */
+async function waitForDbTime(trx: Knex.Transaction, at: number): Promise<void> {
+  // The difference in exact timestamp arithmetic: only the sub-millisecond rest is a float.
+  await trx.raw("select pg_sleep(greatest(0, extract(epoch from (timestamptz 'epoch' + ?::bigint * interval '1 millisecond' - clock_timestamp()))))", [at]);
+}
+
 export type StartOutcome = { outcome: 'started'; row: AuctionRow; frame: AuctionFrame } | { outcome: 'not_found' | 'not_scheduled' | 'not_due'; row?: AuctionRow };
 
 export async function startAuctionTx(db: Knex, auctionId: string, onlyIfDue: boolean): Promise<StartOutcome> {
@@ -51,6 +60,13 @@ export type EndOutcome = { outcome: 'ending'; endsAt: number } | { outcome: 'not
  * turns soft close off) under the receipt and auction locks, so every drain from
  * now on judges bids against it; a worker's close then applies the bids received
  * before it and ends the auction.
+ *
+ * That time is the database clock's next whole millisecond (not after the end
+ * the auction had). Receipt times are judged in whole milliseconds, floored (see
+ * loadDrainInputs), against `ends_at`: an end at the floor of now rejected as
+ * late the bids received earlier in the same millisecond, on a busy auction the
+ * last ones, which decide the winner. The commit then waits for that time, so
+ * a bid recorded after it (recording waits on the receipt lock) is at or past it.
  */
 export async function endEarlyTx(db: Knex, auctionId: string): Promise<EndOutcome> {
   return db.transaction(async (trx) => {
@@ -61,11 +77,13 @@ export async function endEarlyTx(db: Knex, auctionId: string): Promise<EndOutcom
     const [updated] = await trx('auctions')
       .where({ id: auctionId })
       .update({
-        ends_at: trx.raw("least(ends_at, date_trunc('milliseconds', clock_timestamp()))"),
+        ends_at: trx.raw("least(ends_at, date_trunc('milliseconds', clock_timestamp()) + interval '1 millisecond')"),
         hard_end: true,
         updated_at: trx.raw('clock_timestamp()'),
       })
       .returning('ends_at');
-    return { outcome: 'ending', endsAt: (updated.ends_at as Date).getTime() };
+    const endsAt = (updated.ends_at as Date).getTime();
+    await waitForDbTime(trx, endsAt);
+    return { outcome: 'ending', endsAt };
   });
 }

@@ -52,6 +52,33 @@ test.serial('a bid recorded while the auction was scheduled is not live, even if
   t.is(await status(onTime.body.bidId), 'accepted');
 });
 
+test.serial('a bid received in the millisecond of an owner\'s end, before it, is on time; one recorded after the end returns is late', async (t) => {
+  const sys = system();
+  const seller = await registerUser(sys, 'seller');
+  const [u1, u2] = [await registerUser(sys), await registerUser(sys)];
+  const a = await liveAuction(sys, seller);
+  const b1 = await bid(sys, u1, a.id, 1000);
+  const ended = await endEarlyTx(sys.db, a.id);
+  t.is(ended.outcome, 'ending');
+  // Receipt times are judged in whole milliseconds. Put b1 at the start of the
+  // millisecond the end was decided in (its row's clock, less a few µs): received
+  // before the end, in the same millisecond. An end at the floor of that clock
+  // would reject it as late.
+  await sys.db.raw(
+    `update bids set received_at = date_trunc('milliseconds', a.updated_at - interval '5 microseconds') from auctions a where a.id = bids.auction_id and bids.id = ?`,
+    [b1.body.bidId],
+  );
+  // The end waited for its own time before committing: a bid recorded from now on is past it.
+  const b2 = await bid(sys, u2, a.id, 5000);
+  const { rows } = await sys.db.raw('select floor(extract(epoch from received_at) * 1000)::bigint as ms from bids where id = ?', [b2.body.bidId]);
+  t.true(Number(rows[0].ms) >= (ended.outcome === 'ending' ? ended.endsAt : Infinity), 'recorded after the end returned, received at or past it');
+  const closed = await closeIfDue(sys.workerCtx, a.id);
+  t.true(closed?.ended);
+  t.is(await status(b1.body.bidId), 'accepted');
+  t.is(await reason(b2.body.bidId), 'auction_ended');
+  t.is((await sys.db('auctions').where({ id: a.id }).first()).winner_id, u1.id);
+});
+
 test.serial('events committed out of publishing order still reach the stream in seq order', async (t) => {
   const sys = system();
   const seller = await registerUser(sys, 'seller');
