@@ -457,6 +457,17 @@ const RECORD_BIDS_SQL = `with v as (
  select c.auction_id, coalesce(i.ids, '{}') as ids, coalesce(i.up_to, 0) as up_to
  from c left join (select auction_id, array_agg(id) as ids, max(receipt_no) as up_to from ins group by auction_id) i using (auction_id)`;
 
+const DEADLOCK = '40P01';
+/**
+ * The counters' locks cannot deadlock (id order), but the inserts can: two
+ * writes holding the same bidder's Idempotency-Keys in crossed orders (k1 then
+ * k2, and k2 then k1, in different auctions) each wait for the other's insert.
+ * Postgres aborts one; it is run again, whole (one statement: nothing of it was
+ * kept), and then finds the other's keys and skips them. Without it every bid of
+ * the aborted write, other users' included, got a 503.
+ */
+const DEADLOCK_ATTEMPTS = 3;
+
 /**
  * Records the bids of one or several auctions in one autocommit statement (one
  * round trip): their receipt counters are locked in auction-id order first (so
@@ -484,12 +495,17 @@ export async function recordBids(db: Knex, groups: { auctionId: string; items: I
     rows.map((r) => bidPartition(r.g.auctionId)),
     groups.map((g) => g.auctionId),
   );
-  const { rows: found } = await runPrepared('blytz_record_bids', (options) => db.raw(RECORD_BIDS_SQL, values).options(options), { retry: true });
-  const out = new Map<string, { ids: Set<string>; upTo: number }>();
-  for (const r of found as { auction_id: string; ids: string[]; up_to: string }[]) {
-    out.set(r.auction_id, { ids: new Set(r.ids), upTo: Number(r.up_to) });
+  const run = () => runPrepared('blytz_record_bids', (options) => db.raw(RECORD_BIDS_SQL, values).options(options), { retry: true });
+  for (let attempt = 1; ; attempt++) {
+    let found: { auction_id: string; ids: string[]; up_to: string }[];
+    try {
+      ({ rows: found } = await run());
+    } catch (err) {
+      if ((err as { code?: string }).code === DEADLOCK && attempt < DEADLOCK_ATTEMPTS) continue;
+      throw err;
+    }
+    return new Map(found.map((r) => [r.auction_id, { ids: new Set(r.ids), upTo: Number(r.up_to) }]));
   }
-  return out;
 }
 
 /** writeRound's statement. */

@@ -110,3 +110,30 @@ test.serial('a writer blocked on its lowest auction holds no lock on its others 
   t.deepEqual(held, [], 'the blocked writer already held these');
   t.is(out.size, sorted.length);
 });
+
+test.serial('writers inserting the same Idempotency-Keys in crossed orders both complete, each key recorded once', async (t) => {
+  // W1 inserts k1 (its lowest auction) then k2; W2 inserts k2 then k1. Many
+  // bids between keep both first inserts ahead of either second one, so each
+  // waits for the other's transaction: Postgres aborts one as a deadlock, and the
+  // write is retried (every bid of it, not only these, would have got a 503).
+  const [s0, s1, s2, s3] = [...auctions].sort() as [string, string, string, string];
+  const [k1, k2] = [`dl-1-${randomUUID()}`, `dl-2-${randomUUID()}`];
+  const fillers = () => Array.from({ length: 3000 }, () => item(10));
+  const w1 = [item(101, k1), item(102, k2)];
+  const w2 = [item(201, k2), item(202, k1)];
+  const results = await Promise.allSettled([
+    recordBids(db, [{ auctionId: s0, items: [w1[0]!, ...fillers()] }, { auctionId: s1, items: [w1[1]!] }]),
+    recordBids(db, [{ auctionId: s2, items: [w2[0]!, ...fillers()] }, { auctionId: s3, items: [w2[1]!] }]),
+  ]);
+  t.deepEqual(
+    results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason)),
+    [],
+  );
+  for (const key of [k1, k2]) {
+    t.is((await db('bids').where({ bidder_id: bidder, idempotency_key: key }).count<{ count: string }[]>('* as count'))[0]!.count, '1');
+  }
+  // What each write reports as recorded is what is there.
+  const recorded = results.flatMap((r) => (r.status === 'fulfilled' ? [...r.value.values()].flatMap((v) => [...v.ids]) : []));
+  const keyed = [...w1, ...w2].filter((i) => recorded.includes(i.id)).map((i) => i.idempotencyKey).sort();
+  t.deepEqual(keyed, [k1, k2].sort());
+});
