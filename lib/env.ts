@@ -151,7 +151,14 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   if (error) {
     throw new ConfigError(`invalid configuration: ${error.details.map((d) => d.message).join('; ')}`);
   }
-  const env = v.ENV as Environment;
+  // NODE_ENV=production, which hosting platforms and buildpacks set, means
+  // production here too: without ENV it would otherwise run with development's
+  // stand-in secrets. Said otherwise by ENV, it is refused rather than guessed.
+  const nodeProduction = source.NODE_ENV === 'production';
+  if (nodeProduction && source.ENV !== undefined && v.ENV !== 'production') {
+    throw new ConfigError(`ENV=${String(v.ENV)} contradicts NODE_ENV=production: set ENV=production, or unset NODE_ENV`);
+  }
+  const env = (nodeProduction ? 'production' : v.ENV) as Environment;
   if (env === 'production') {
     const missing = PRODUCTION_SECRETS.filter((k) => !v[k]);
     if (!v.DATABASE_URL && !v.DB_PASSWORD) missing.push('DATABASE_URL or DB_PASSWORD' as never);

@@ -66,6 +66,20 @@ test('production without secrets throws, naming each missing variable', (t) => {
   t.deepEqual([...PRODUCTION_SECRETS].sort(), ['JWT_PRIVATE_KEY', 'LIVEKIT_API_KEY', 'LIVEKIT_API_SECRET', 'STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET']);
 });
 
+test('NODE_ENV=production means production: secrets required; an ENV that says otherwise is refused', (t) => {
+  const err = t.throws(() => loadConfig({ NODE_ENV: 'production' }), { instanceOf: ConfigError });
+  for (const name of PRODUCTION_SECRETS) t.true(err!.message.includes(name), `${name} in: ${err!.message}`);
+  t.is(loadConfig({ NODE_ENV: 'production', DB_PASSWORD: 'pw', ...SECRETS }).env, 'production');
+  t.is(loadConfig({ NODE_ENV: 'production', ENV: 'production', DB_PASSWORD: 'pw', ...SECRETS }).env, 'production');
+  for (const env of ['development', 'test']) {
+    const contradiction = t.throws(() => loadConfig({ NODE_ENV: 'production', ENV: env, DB_PASSWORD: 'pw', ...SECRETS }), { instanceOf: ConfigError });
+    t.true(contradiction!.message.includes(`ENV=${env}`) && contradiction!.message.includes('NODE_ENV=production'), contradiction!.message);
+  }
+  // Any other NODE_ENV (ava sets "test") leaves ENV's default alone.
+  t.is(loadConfig({ NODE_ENV: 'test' }).env, 'development');
+  t.is(loadConfig({ NODE_ENV: 'development' }).env, 'development');
+});
+
 test('production names exactly the secret that is missing, and loads when all are set', (t) => {
   const base = { ENV: 'production', DB_PASSWORD: 'pw', ...SECRETS };
   const ok = loadConfig(base);
