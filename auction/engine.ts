@@ -10,7 +10,25 @@
  * contender's proxy first bids its whole max (an auto bid), then the leader's
  * proxy answers: at most two auto bids per change.
  */
+import { createHash } from 'node:crypto';
 import { increment } from './increments.js';
+
+/** The namespace of auto bids' ids (a fixed random UUID; see autoBidId). */
+const AUTO_BID_NAMESPACE = Buffer.from('6f1c2d3e8a9b4c5d9e0f1a2b3c4d5e6f', 'hex');
+
+/**
+ * The id of the `n`th bid placed for `userId`'s proxy in answer to bid
+ * `triggerId`: a name-based UUID (version 5, RFC 9562), since API.md's ids are
+ * UUIDs, and derived rather than random, so a replay of the same bids gives the
+ * same ids.
+ */
+export function autoBidId(triggerId: string, n: number, userId: string): string {
+  const hash = createHash('sha1').update(AUTO_BID_NAMESPACE).update(`${triggerId}:${n}:${userId}`).digest();
+  hash[6] = (hash[6]! & 0x0f) | 0x50;
+  hash[8] = (hash[8]! & 0x3f) | 0x80;
+  const hex = hash.toString('hex', 0, 16);
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+}
 
 export type AuctionStatus = 'scheduled' | 'live' | 'ended' | 'cancelled';
 
@@ -232,7 +250,7 @@ function resolveProxies(
   trigger: BidInput,
   banned: ReadonlySet<string>,
 ): void {
-  const autoId = (userId: string, n: number) => `auto:${trigger.id}:${n}:${userId}`;
+  const autoId = (userId: string, n: number) => autoBidId(trigger.id, n, userId);
   let n = 0;
   // A banned user's bids are refused: their proxy bids no more (a lead they hold stays).
   const proxies = s.proxies.filter((p) => !banned.has(p.userId));

@@ -260,7 +260,9 @@ export async function hasQueuedBids(trx: Knex, auctionId: string): Promise<boole
 
 /**
  * The select list that reads a round's inputs for the auctions in `ids` (an SQL
- * expression giving a uuid[]): proxies, queued bids (receipt order), bans and
+ * expression giving a uuid[]): proxies (in the order placed, so that the engine,
+ * which tells exhausted proxies in the order it holds them, gives a replay the
+ * same private events), queued bids (receipt order), bans and
  * proxy owners' names, each as one json value. `share` is the SQL for each
  * auction's share of the bids; the bindings are its own, then the limit (see
  * loadDrainInputs).
@@ -275,7 +277,7 @@ export async function hasQueuedBids(trx: Knex, auctionId: string): Promise<boole
  */
 const drainInputsSelect = (ids: string, share: string) => `
        (select coalesce(json_agg(json_build_object('auctionId', a.auction_id, 'userId', a.user_id, 'maxAmount', a.max_amount,
-                'placedOrder', a.placed_order, 'exhausted', a.exhausted, 'name', u.name)), '[]')
+                'placedOrder', a.placed_order, 'exhausted', a.exhausted, 'name', u.name) order by a.placed_order), '[]')
           from autobids a join users u on u.id = a.user_id where a.auction_id = any(${ids})) as proxies,
        (select coalesce(json_agg(q order by q.auction_id, q.receipt_no), '[]') from (
           select b.id, b.auction_id, b.kind, b.bidder_id, u.name, b.amount, b.receipt_no,

@@ -219,6 +219,13 @@ test('an accepted bid gets the seq of its bid.placed; seqs are gapless from the 
   t.true(autos.length >= 4);
   for (const e of autos) if (e.type === 'bid.placed') t.false(r.inputs.some((i) => i.kind === 'bid' && i.id === e.bidId));
   t.is(new Set(r.events.map((e) => (e.type === 'bid.placed' ? e.bidId : `x${e.seq}`))).size, r.events.length);
+  // Their ids are UUIDs, as API.md's ids are (version 5: derived, not random), and
+  // the same bids give the same ids (replay equals live).
+  for (const e of autos) if (e.type === 'bid.placed') t.regex(e.bidId, /^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  t.deepEqual(
+    run(auction({ seq: 7 }), r.inputs.map((i): Step => [i.kind, i.bidderId, i.amount])).events.map((e) => (e.type === 'bid.placed' ? e.bidId : e.seq)),
+    r.events.map((e) => (e.type === 'bid.placed' ? e.bidId : e.seq)),
+  );
 });
 
 test('bid.placed carries the state after the bid', (t) => {

@@ -196,7 +196,7 @@ export function auctionRoutes(deps: EdgeDeps): AnyRoute[] {
       responses: {
         200: {
           description: 'a page',
-          schema: page(Joi.object({ id: Joi.string(), bidderId: uuid(), bidderName: Joi.string(), amount: Joi.number().integer(), auto: Joi.boolean(), createdAt: isoDate(), seq: Joi.number().integer() })),
+          schema: page(Joi.object({ id: uuid(), bidderId: uuid(), bidderName: Joi.string(), amount: Joi.number().integer(), auto: Joi.boolean(), createdAt: isoDate(), seq: Joi.number().integer() })),
         },
         404: { description: 'no such auction' },
       },
