@@ -12,7 +12,13 @@ export const email = () => Joi.string().email({ tlds: { allow: false } }).max(25
 export const password = () => Joi.string().min(8).max(128);
 // Printable text without control characters.
 export const text = (max: number) => Joi.string().min(1).max(max).pattern(/^[^\p{Cc}]+$/u, 'no control characters');
-export const isoDate = () => Joi.string().isoDate();
+/**
+ * An ISO-8601 date with a four-digit year. Joi's isoDate() also takes the
+ * expanded, signed years (`+010000-01-01T…`): past JavaScript's last date they
+ * made an auction's end an Invalid Date, and Postgres reads the sign as a time
+ * zone; either way a 500.
+ */
+export const isoDate = () => Joi.string().isoDate().pattern(/^\d{4}-/, 'four-digit year');
 
 export const userSchema = Joi.object({
   id: uuid(),

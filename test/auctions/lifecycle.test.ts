@@ -66,6 +66,9 @@ test('bad auction input is a 400', async (t) => {
     { ...good, reservePrice: 50 },
     { ...good, startsAt: '2001-01-01T00:00:00Z' },
     { ...good, startsAt: 'tomorrow' },
+    // Expanded years: the last date JavaScript holds (its end would be past it), and beyond.
+    { ...good, startsAt: '+275760-09-13T00:00:00.000Z' },
+    { ...good, startsAt: '+010000-01-01T00:00:00.000Z' },
     { ...good, sellerId: seller.id },
   ]) {
     const res = await sys.api.post(A, body, { token: seller.accessToken });
@@ -73,6 +76,16 @@ test('bad auction input is a 400', async (t) => {
     t.is(res.body.error.code, 'validation_failed');
   }
   t.is((await sys.api.get(`${A}?status=open`)).status, 400);
+  // Cursors with an expanded year (Postgres would read the sign as a time zone).
+  const cursor = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  for (const url of [
+    `${A}?cursor=${cursor({ createdAt: '+010000-01-01T00:00:00.000Z', id: randomUUID() })}`,
+    `${A}/live?cursor=${cursor({ endsAt: '+010000-01-01T00:00:00.000Z', id: randomUUID() })}`,
+  ]) {
+    const res = await sys.api.get(url);
+    t.is(res.status, 400, url);
+    t.is(res.body.error?.code, 'validation_failed', url);
+  }
   t.is((await sys.api.get(`${A}/${randomUUID()}`)).status, 404);
 });
 

@@ -4,7 +4,7 @@ import { notFound } from '../../../lib/errors.js';
 import type { EdgeDeps } from '../deps.js';
 import { cursorSchema, decodeCursor, encodeCursor, limitSchema } from '../pagination.js';
 import { defineRoute, type AnyRoute } from '../route.js';
-import { uuid } from '../schemas.js';
+import { isoDate, uuid } from '../schemas.js';
 
 const notificationSchema = Joi.object({
   id: uuid(),
@@ -22,7 +22,7 @@ const toApi = (n: NotificationRow) => ({
   readAt: n.read_at?.toISOString() ?? null,
 });
 
-const cursorTuple = Joi.array().ordered(Joi.string().isoDate().required(), uuid().required()).length(2);
+const cursorTuple = Joi.array().ordered(isoDate().required(), uuid().required()).length(2);
 
 export function notificationRoutes(deps: EdgeDeps): AnyRoute[] {
   return [
