@@ -2,7 +2,7 @@ import test from 'ava';
 import { randomUUID } from 'node:crypto';
 import { createAdmin, registerUser, useSystem } from '../helpers/system.js';
 import { makeCategory, makeProduct } from '../helpers/catalog.js';
-import { bid, liveAuction, makeAuction, storedUserEvents, verdict, waitFor } from '../helpers/auctions.js';
+import { bid, insertLiveAuctions, liveAuction, makeAuction, storedUserEvents, verdict, waitFor } from '../helpers/auctions.js';
 import { auctionStream } from '../../queues/streams.js';
 
 const system = useSystem(test, { workers: true });
@@ -200,4 +200,32 @@ test('lists: by status and seller, newest first; live soonest-ending first', asy
   const p2 = await sys.api.get(`${A}?sellerId=${seller.id}&limit=2&cursor=${p1.body.nextCursor}`);
   t.deepEqual([...p1.body.data, ...p2.body.data].map((x: { id: string }) => x.id), [sched.id, short.id, long.id]);
   t.is(p2.body.nextCursor, null);
+});
+
+test('lists page through rows created in the same millisecond (the cursor holds milliseconds)', async (t) => {
+  const sys = system();
+  const seller = await registerUser(sys, 'seller');
+  // Four auctions and their products in one statement each: equal creation times.
+  const ids = await insertLiveAuctions(sys.db, seller.id, 4);
+  const seen: string[] = [];
+  let cursor: string | null = null;
+  for (let page = 0; page < 10; page++) {
+    const res: { status: number; body: { data: { id: string }[]; nextCursor: string | null } } = await sys.api.get(`${A}?sellerId=${seller.id}&limit=1${cursor ? `&cursor=${cursor}` : ''}`);
+    t.is(res.status, 200);
+    seen.push(...res.body.data.map((x: { id: string }) => x.id));
+    cursor = res.body.nextCursor;
+    if (!cursor) break;
+  }
+  t.deepEqual([...seen].sort(), [...ids].sort(), 'every auction on exactly one page');
+  const products: string[] = [];
+  cursor = null;
+  for (let page = 0; page < 10; page++) {
+    const res: { status: number; body: { data: { id: string }[]; nextCursor: string | null } } = await sys.api.get(`/api/v1/products?sellerId=${seller.id}&limit=1${cursor ? `&cursor=${cursor}` : ''}`);
+    t.is(res.status, 200);
+    products.push(...res.body.data.map((x: { id: string }) => x.id));
+    cursor = res.body.nextCursor;
+    if (!cursor) break;
+  }
+  t.is(new Set(products).size, 4, 'every product on exactly one page');
+  t.is(products.length, 4);
 });
