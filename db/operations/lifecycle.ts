@@ -36,17 +36,24 @@ export async function startAuctionTx(db: Knex, auctionId: string, onlyIfDue: boo
   });
 }
 
-export type CancelOutcome = { outcome: 'cancelled'; row: AuctionRow; frame: AuctionFrame } | { outcome: 'not_found' | 'has_bids' | 'not_open'; row?: AuctionRow };
+export type CancelOutcome = { outcome: 'cancelled'; row: AuctionRow; frame: AuctionFrame } | { outcome: 'not_found' | 'has_bids' | 'not_open' | 'ending'; row?: AuctionRow };
 
-/** Cancels a scheduled auction, or a live one before any bid (none applied, none queued). */
+/**
+ * Cancels a scheduled auction, or a live one before any bid (none applied, none
+ * queued) and before its end: one its owner has ended (`hard_end`) or whose end
+ * has passed is ending, and a close will end it; cancelled then, the owner's
+ * end would have waited for an end that never came.
+ */
 export async function cancelAuctionTx(db: Knex, auctionId: string): Promise<CancelOutcome> {
   return db.transaction(async (trx) => {
     if (!(await lockReceipts(trx, auctionId))) return { outcome: 'not_found' };
     const row = (await lockAuction(trx, auctionId))!;
     if (row.status !== 'scheduled' && row.status !== 'live') return { outcome: 'not_open', row };
+    const now = await dbNow(trx);
+    if (row.status === 'live' && (row.hard_end || (row.ends_at !== null && row.ends_at.getTime() <= now))) return { outcome: 'ending', row };
     if (row.bid_count > 0 || (await hasQueuedBids(trx, auctionId))) return { outcome: 'has_bids', row };
     const seq = Number(row.seq) + 1;
-    const frame: AuctionFrame = { type: 'auction.cancelled', auctionId, seq, at: new Date(await dbNow(trx)).toISOString() };
+    const frame: AuctionFrame = { type: 'auction.cancelled', auctionId, seq, at: new Date(now).toISOString() };
     await insertEvents(trx, [frame]);
     await trx('auctions').where({ id: auctionId }).update({ status: 'cancelled', seq, ended_at: trx.raw('clock_timestamp()'), updated_at: trx.raw('clock_timestamp()') });
     return { outcome: 'cancelled', row: (await trx<AuctionRow>('auctions').where({ id: auctionId }).first())!, frame };

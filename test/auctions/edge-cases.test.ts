@@ -79,6 +79,28 @@ test.serial('a bid received in the millisecond of an owner\'s end, before it, is
   t.is((await sys.db('auctions').where({ id: a.id }).first()).winner_id, u1.id);
 });
 
+test.serial('an auction its owner has ended, or whose end has passed, cannot be cancelled before the close ends it', async (t) => {
+  const sys = system();
+  const seller = await registerUser(sys, 'seller');
+  const cancel = (id: string) => sys.api.put(`/api/v1/auctions/${id}/cancel`, undefined, { token: seller.accessToken });
+  // Ended by its owner, no bid, the close not run yet (workers busy or restarting).
+  const a = await liveAuction(sys, seller);
+  t.is((await endEarlyTx(sys.db, a.id)).outcome, 'ending');
+  const refused = await cancel(a.id);
+  t.is(refused.status, 409);
+  t.is(refused.body.error.code, 'conflict');
+  t.is((await sys.db('auctions').where({ id: a.id }).first()).status, 'live');
+  t.true((await closeIfDue(sys.workerCtx, a.id))?.ended);
+  // Its end passed, not closed yet.
+  const b = await liveAuction(sys, seller);
+  await sys.db('auctions').where({ id: b.id }).update({ ends_at: sys.db.raw("clock_timestamp() - interval '1 second'") });
+  t.is((await cancel(b.id)).status, 409);
+  t.true((await closeIfDue(sys.workerCtx, b.id))?.ended);
+  // A live auction before its end, with no bid, still can be.
+  const c = await liveAuction(sys, seller);
+  t.is((await cancel(c.id)).status, 200);
+});
+
 test.serial('events committed out of publishing order still reach the stream in seq order', async (t) => {
   const sys = system();
   const seller = await registerUser(sys, 'seller');

@@ -151,7 +151,7 @@ export function auctionRoutes(deps: EdgeDeps): AnyRoute[] {
       summary: 'Cancel an auction before its first bid (subscribers get auction.cancelled)',
       auth: 'user',
       params: idParams,
-      responses: { 200: { description: 'cancelled', schema: auctionSchema }, 409: { description: 'it has bids, or is over' } },
+      responses: { 200: { description: 'cancelled', schema: auctionSchema }, 409: { description: 'it has bids, or is ending or over' } },
       handler: async ({ params, user, res }) => {
         res.json(await auctions.cancelAuction(deps, user!, params.id));
       },

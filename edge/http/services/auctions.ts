@@ -134,6 +134,7 @@ export async function cancelAuction(deps: EdgeDeps, caller: AccessClaims, id: st
   await owned(deps, id, caller);
   const result = await cancelAuctionTx(deps.db, id);
   if (result.outcome === 'has_bids') throw conflict('an auction with bids cannot be cancelled');
+  if (result.outcome === 'ending') throw conflict('an auction that is ending cannot be cancelled');
   if (result.outcome !== 'cancelled') throw conflict('only a scheduled or live auction can be cancelled');
   await publish(deps, result.frame);
   return toApiAuction(result.row, caller);
