@@ -150,10 +150,17 @@ export function batchJson(events: UserEvent[]): string {
   return `[${events.map((e) => `{"userId":${JSON.stringify(e.userId)},"event":${frameJson(e.frame)}}`).join(',')}]`;
 }
 
-/** Stores private events as one batch (one row, see the user_event_batches migration); returns its id, or null for none. */
+/**
+ * Stores private events as one batch (one row, see the user_event_batches
+ * migration); returns its id, or null for none. Its created_at is the clock at
+ * the insert, not the transaction's start: the sweeper publishes batches older
+ * than its grace period, and a transaction that had waited that long for its
+ * locks (a close behind a round) made its batch look old at once, so the sweeper
+ * could send it as the committer did.
+ */
 export async function insertUserEventBatch(trx: Knex, events: UserEvent[]): Promise<string | null> {
   if (events.length === 0) return null;
-  const [row] = await trx('user_event_batches').insert({ events: batchJson(events), size: events.length }).returning('id');
+  const [row] = await trx('user_event_batches').insert({ events: batchJson(events), size: events.length, created_at: trx.raw('clock_timestamp()') }).returning('id');
   return String(row.id);
 }
 
@@ -533,8 +540,8 @@ const WRITE_ROUND_SQL = `with f as (
         as v(id, price, leader, leader_order, bid_count, ends_ms, seq, pub)
    where a.id = v.id
  ), u as (
-   insert into user_event_batches (events, size)
-   select * from (values (?::json, ?::int)) as v(events, size) where v.size > 0
+   insert into user_event_batches (events, size, created_at)
+   select v.events, v.size, clock_timestamp() from (values (?::json, ?::int)) as v(events, size) where v.size > 0
    returning id
  ), m as (
    update user_event_batches set published_at = clock_timestamp() where id = any(?::bigint[]) and published_at is null

@@ -16,6 +16,7 @@ import { createTestDatabase } from '../helpers/db.js';
 import { testConfig, uniqueId } from '../helpers/config.js';
 import { deleteKeys } from '../helpers/redis.js';
 import { insertLiveAuctions } from '../helpers/auctions.js';
+import { insertUserEventBatch } from '../../db/operations/auctions.js';
 
 const config = testConfig({ REDIS_PREFIX: uniqueId('backlog') });
 let db: Knex;
@@ -144,6 +145,20 @@ test.serial('private event batches go oldest first, in order, up to the sweep bu
     Array.from({ length: 1_203 }, (_, i) => [users[i % 2]!, i] as [string, number]),
     'every event once, in order, to its user',
   );
+});
+
+test.serial('a batch committed by a transaction that began long ago is young: its committer publishes it, not the sweep', async (t) => {
+  const users = ['00000000-0000-4000-8000-000000000003'];
+  const id = await db.transaction(async (trx) => {
+    // The transaction waited (for locks, say) longer than the sweep's grace before its insert.
+    await trx.raw('select pg_sleep(0.4)');
+    return insertUserEventBatch(trx, [{ userId: users[0]!, frame: { type: 'bid.outbid', auctionId: '00000000-0000-4000-8000-0000000000aa', currentPrice: 1 } }]);
+  });
+  await publishBacklog(db, redis, config, 300, 1_000);
+  t.falsy((await db('user_event_batches').where({ id }).first()).published_at, 'left to its committer within the grace period');
+  await new Promise((r) => setTimeout(r, 350));
+  await publishBacklog(db, redis, config, 300, 1_000);
+  t.truthy((await db('user_event_batches').where({ id }).first()).published_at, 'the sweep takes it once it is older');
 });
 
 test.serial('auctions behind in publishing are found whatever their status: live, scheduled (chat), ended, cancelled', async (t) => {
