@@ -83,8 +83,17 @@ export interface BidInput {
   receiptNo: number;
 }
 
+/**
+ * Who is banned when: `has(userId, at)` is true when the user was banned at
+ * receipt time `at` (ms). A Set of user ids (banned throughout) is one.
+ */
+export interface Bans {
+  has(userId: string, at: number): boolean;
+}
+
 export interface Context {
-  banned: ReadonlySet<string>;
+  /** Judged at each bid's receipt time, as everything else is. */
+  banned: Bans;
   /** Display names of users who may bid by proxy. */
   names: ReadonlyMap<string, string>;
 }
@@ -157,7 +166,7 @@ export function applyBid(state: AuctionState, bid: BidInput, ctx: Context): Appl
 
   if (s.status === 'ended' || (s.status === 'live' && s.endsAt !== null && bid.receivedAt >= s.endsAt)) return reject('auction_ended');
   if (s.status !== 'live' || (s.startsAt != null && bid.receivedAt < s.startsAt)) return reject('auction_not_live');
-  if (ctx.banned.has(bid.bidderId)) return reject('banned');
+  if (ctx.banned.has(bid.bidderId, bid.receivedAt)) return reject('banned');
   if (bid.bidderId === s.sellerId) return reject('self_bid');
 
   const previousEndsAt = s.endsAt;
@@ -248,12 +257,12 @@ function resolveProxies(
   s: AuctionState,
   place: (userId: string, amount: number, auto: boolean, order: number, bidId: string) => number,
   trigger: BidInput,
-  banned: ReadonlySet<string>,
+  banned: Bans,
 ): void {
   const autoId = (userId: string, n: number) => autoBidId(trigger.id, n, userId);
   let n = 0;
   // A banned user's bids are refused: their proxy bids no more (a lead they hold stays).
-  const proxies = s.proxies.filter((p) => !banned.has(p.userId));
+  const proxies = s.proxies.filter((p) => !banned.has(p.userId, trigger.receivedAt));
   const leaderProxy = s.leaderId ? proxies.find((p) => p.userId === s.leaderId && p.maxAmount >= s.currentPrice) : undefined;
   const leader: Contender | null =
     s.leaderId === null

@@ -4,7 +4,7 @@
  * worker and the edge read auctions the same way.
  */
 import type { Knex } from 'knex';
-import type { AuctionState, BidInput, Proxy } from '../../auction/engine.js';
+import type { AuctionState, Bans, BidInput, Proxy } from '../../auction/engine.js';
 import { frameJson, type AuctionFrame } from '../../auction/frames.js';
 import { bidPartition } from '../../queues/names.js';
 import { withArrayLiterals } from '../arrays.js';
@@ -269,7 +269,8 @@ export async function hasQueuedBids(trx: Knex, auctionId: string): Promise<boole
  * The select list that reads a round's inputs for the auctions in `ids` (an SQL
  * expression giving a uuid[]): proxies (in the order placed, so that the engine,
  * which tells exhausted proxies in the order it holds them, gives a replay the
- * same private events), queued bids (receipt order), bans and
+ * same private events), queued bids (receipt order), bans (every period, ended
+ * ones too: a bid is judged by the bans at its receipt, see BanPeriods) and
  * proxy owners' names, each as one json value. `share` is the SQL for each
  * auction's share of the bids; the bindings are its own, then the limit (see
  * loadDrainInputs).
@@ -295,13 +296,29 @@ const drainInputsSelect = (ids: string, share: string) => `
             order by receipt_no limit (${share})::bigint
           ) b join users u on u.id = b.bidder_id
           order by b.auction_id, b.receipt_no limit ?) q) as bids,
-       (select coalesce(json_agg(json_build_object('auctionId', auction_id, 'userId', user_id)), '[]')
-          from auction_bans where auction_id = any(${ids}) and (expires_at is null or expires_at > clock_timestamp())) as bans`;
+       (select coalesce(json_agg(json_build_object('auctionId', auction_id, 'userId', user_id,
+                'from', floor(extract(epoch from starts_at) * 1000)::bigint, 'until', floor(extract(epoch from expires_at) * 1000)::bigint)), '[]')
+          from auction_bans where auction_id = any(${ids})) as bans`;
 
 interface DrainInputsRow {
   proxies: { auctionId: string; userId: string; maxAmount: string | number; placedOrder: string | number; exhausted: boolean; name: string }[];
   bids: { id: string; auction_id: string; kind: 'bid' | 'autobid'; bidder_id: string; name: string; amount: string | number; receipt_no: string | number; received_ms: string | number }[];
-  bans: { auctionId: string; userId: string }[];
+  bans: { auctionId: string; userId: string; from: string | number; until: string | number | null }[];
+}
+
+/** An auction's bans as periods: a user is banned at `at` when a period of theirs holds it (from ≤ at < until). */
+export class BanPeriods implements Bans {
+  private readonly periods = new Map<string, { from: number; until: number | null }>();
+
+  add(userId: string, from: number, until: number | null): this {
+    this.periods.set(userId, { from, until });
+    return this;
+  }
+
+  has(userId: string, at: number): boolean {
+    const p = this.periods.get(userId);
+    return p !== undefined && p.from <= at && (p.until === null || at < p.until);
+  }
 }
 
 export type DrainInputs = ReturnType<typeof parseDrainInputs>;
@@ -321,8 +338,8 @@ function parseDrainInputs(r: DrainInputsRow) {
     list.push({ id: b.id, kind: b.kind, bidderId: b.bidder_id, bidderName: b.name, amount: num(b.amount), receivedAt: num(b.received_ms), receiptNo: num(b.receipt_no) });
     bids.set(b.auction_id, list);
   }
-  const bans = new Map<string, Set<string>>();
-  for (const b of r.bans) bans.set(b.auctionId, (bans.get(b.auctionId) ?? new Set()).add(b.userId));
+  const bans = new Map<string, BanPeriods>();
+  for (const b of r.bans) bans.set(b.auctionId, (bans.get(b.auctionId) ?? new BanPeriods()).add(b.userId, num(b.from), numOrNull(b.until)));
   return { proxies, bids, bans, names, total: r.bids.length };
 }
 

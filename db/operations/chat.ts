@@ -95,16 +95,29 @@ export async function chatHistory(db: Knex, auctionId: string, limit: number, be
   }));
 }
 
+/**
+ * Bans `userId` from the auction's chat and bids from now, for `durationSeconds`
+ * or until lifted. A ban in force is extended or shortened (its period keeps its
+ * start); after one has ended, a new period starts now.
+ */
 export async function upsertBan(db: Knex, auctionId: string, userId: string, durationSeconds: number | null, by: string): Promise<Date | null> {
   const expires = durationSeconds === null ? null : db.raw('clock_timestamp() + make_interval(secs => ?)', [durationSeconds]);
   const [row] = await db('auction_bans')
-    .insert({ auction_id: auctionId, user_id: userId, expires_at: expires, created_by: by })
+    .insert({ auction_id: auctionId, user_id: userId, starts_at: db.raw('clock_timestamp()'), expires_at: expires, created_by: by })
     .onConflict(['auction_id', 'user_id'])
-    .merge(['expires_at', 'created_by'])
+    .merge({
+      starts_at: db.raw('case when auction_bans.expires_at is null or auction_bans.expires_at > clock_timestamp() then auction_bans.starts_at else excluded.starts_at end'),
+      expires_at: db.raw('excluded.expires_at'),
+      created_by: db.raw('excluded.created_by'),
+    })
     .returning('expires_at');
   return (row.expires_at as Date | null) ?? null;
 }
 
+/** Lifts the ban in force, if any: its period ends now (kept, for bids received during it and applied later). */
 export async function deleteBan(db: Knex, auctionId: string, userId: string): Promise<void> {
-  await db('auction_bans').where({ auction_id: auctionId, user_id: userId }).delete();
+  await db('auction_bans')
+    .where({ auction_id: auctionId, user_id: userId })
+    .andWhere((q) => q.whereNull('expires_at').orWhere('expires_at', '>', db.raw('clock_timestamp()')))
+    .update({ expires_at: db.raw('clock_timestamp()') });
 }

@@ -10,6 +10,7 @@ import {
   type RejectReason,
 } from '../../auction/engine.js';
 import { HOUR, SELLER, T0, auction, ctxFor, nameOf, notices, placed, run, type Step } from './helpers.js';
+import { BanPeriods } from '../../db/operations/auctions.js';
 
 const verdicts = (r: ReturnType<typeof run>) => r.results.map((x) => (x.verdict.status === 'accepted' ? 'ok' : x.verdict.reason));
 
@@ -170,6 +171,18 @@ test('a user banned after setting an auto-bid gets no further bids from it', (t)
   t.deepEqual(placed(b.events), [['b', 1_000, false]]);
   t.is(b.state.leaderId, 'b');
   t.is(b.state.currentPrice, 1_000);
+});
+
+test('bans are judged at each bid\'s receipt time: a period banned from its start to its end (or lift)', (t) => {
+  // 'a' banned from T0 + 2,500 to T0 + 4,500 (receipt times; the steps are 1 s apart from T0 + 1,000).
+  const bans = new BanPeriods().add('a', T0 + 2_500, T0 + 4_500).add('b', T0 + 4_000, null);
+  const ctx = { ...ctxFor([], ['a', 'b', 'c']), banned: bans };
+  const r = run(auction(), [['bid', 'a', 100], ['bid', 'c', 200], ['bid', 'a', 300], ['autobid', 'a', 10_000], ['bid', 'a', 300], ['autobid', 'b', 5_000]], ctx);
+  // a at 1,000 (before the ban): ok; at 3,000 and 4,000 (during it): banned; at 5,000 (after): ok. b from 4,000: banned at 6,000.
+  t.deepEqual(verdicts(r), ['ok', 'ok', 'banned', 'banned', 'ok', 'banned']);
+  // A proxy placed before a ban bids no more while the ban holds its trigger's receipt time.
+  const p = run(auction(), [['autobid', 'a', 10_000], ['bid', 'c', 300], ['bid', 'c', 1_000]], { ...ctxFor([], ['a', 'c']), banned: new BanPeriods().add('a', T0 + 2_500, null) });
+  t.deepEqual(placed(p.events), [['a', 100, true], ['c', 300, false], ['a', 325, true], ['c', 1_000, false]]);
 });
 
 // ---------------------------------------------------------------- acks and seq

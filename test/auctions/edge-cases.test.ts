@@ -101,6 +101,35 @@ test.serial('an auction its owner has ended, or whose end has passed, cannot be 
   t.is((await cancel(c.id)).status, 200);
 });
 
+test.serial('a bid is judged by the bans in force when it was received, whenever it is applied', async (t) => {
+  const sys = system();
+  const seller = await registerUser(sys, 'seller');
+  const u = await registerUser(sys);
+  const a = await liveAuction(sys, seller);
+  const bans = `/api/v1/auctions/${a.id}/chat/bans`;
+  const drain = () => bidDrain(sys.workerCtx, { auctionId: a.id, upTo: 0 });
+  // Received before the ban, applied after it: on time, not banned.
+  const before = await bid(sys, u, a.id, 1000);
+  t.is((await sys.api.post(bans, { userId: u.id }, { token: seller.accessToken })).status, 201);
+  await drain();
+  t.is(await status(before.body.bidId), 'accepted');
+  // Received during the ban, applied after it was lifted: banned.
+  const during = await bid(sys, u, a.id, 5000);
+  t.is((await sys.api.del(`${bans}/${u.id}`, { token: seller.accessToken })).status, 204);
+  await drain();
+  t.is(await reason(during.body.bidId), 'banned');
+  // After the lift: bids again. (u leads: another user's bid in between.)
+  const other = await registerUser(sys);
+  await bid(sys, other, a.id, 2000);
+  const after = await bid(sys, u, a.id, 3000);
+  // Banned again: a new period, from now.
+  t.is((await sys.api.post(bans, { userId: u.id, durationSeconds: 60 }, { token: seller.accessToken })).status, 201);
+  const again = await bid(sys, u, a.id, 9000);
+  await drain();
+  t.is(await status(after.body.bidId), 'accepted');
+  t.is(await reason(again.body.bidId), 'banned');
+});
+
 test.serial('events committed out of publishing order still reach the stream in seq order', async (t) => {
   const sys = system();
   const seller = await registerUser(sys, 'seller');

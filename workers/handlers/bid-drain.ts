@@ -90,6 +90,8 @@ export interface DrainResult {
   appliedBy: Map<string, number>;
 }
 
+const NO_BANS: ReadonlySet<string> = new Set();
+
 /** Runs the queued bids of the locked `rows` (`inputs`: theirs, read under the locks) through the engine; writes nothing. */
 function applyLocked(rows: AuctionRow[], inputs: DrainInputs) {
   const outbox: Outbox = { frames: [], user: [] };
@@ -103,7 +105,7 @@ function applyLocked(rows: AuctionRow[], inputs: DrainInputs) {
     const before = inputs.proxies.get(row.id) ?? [];
     let state = toState(row, before);
     const bids = inputs.bids.get(row.id) ?? [];
-    const banned = inputs.bans.get(row.id) ?? new Set<string>();
+    const banned = inputs.bans.get(row.id) ?? NO_BANS;
     for (const bid of bids) {
       const r = applyBid(state, bid, { banned, names: inputs.names });
       state = r.state;
