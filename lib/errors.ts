@@ -67,6 +67,10 @@ export function fromPostgres(err: unknown): AppError | null {
       return new AppError('validation_failed', 'a referenced resource does not exist');
     case '22P02':
       return new AppError('validation_failed', 'malformed identifier');
+    case '22007': // invalid_datetime_format
+    case '22008': // datetime_field_overflow
+    case '22009': // invalid_time_zone_displacement_value
+      return new AppError('validation_failed', 'a date or time is out of range or malformed');
     case '57014':
       return new AppError('service_unavailable', 'the request took too long, try again');
     case '40P01': // deadlock detected

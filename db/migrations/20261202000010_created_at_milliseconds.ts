@@ -25,12 +25,18 @@ const BATCH = 5_000;
 export async function up(knex: Knex): Promise<void> {
   for (const table of TABLES) {
     await withShortLockWait(knex, `alter table ${table} alter column created_at set default date_trunc('milliseconds', now())`);
+    // Batches in id order (each starts where the last ended, not again from the table's start).
+    let after = '00000000-0000-0000-0000-000000000000';
     for (;;) {
-      const { rowCount } = await knex.raw(
-        `update ${table} set created_at = date_trunc('milliseconds', created_at)
-         where ctid = any(array(select ctid from ${table} where created_at <> date_trunc('milliseconds', created_at) limit ${BATCH}))`,
+      const { rows } = await knex.raw(
+        `with b as (select id from ${table} where id > ?::uuid order by id limit ${BATCH}),
+         u as (update ${table} t set created_at = date_trunc('milliseconds', t.created_at)
+               from b where t.id = b.id and t.created_at <> date_trunc('milliseconds', t.created_at))
+         select max(id::text) as last from b`,
+        [after],
       );
-      if (!rowCount) break;
+      if (!rows[0].last) break;
+      after = rows[0].last as string;
     }
   }
 }

@@ -17,9 +17,10 @@ import { withShortLockWait } from '../concurrent-ddl.js';
 export const config = { transaction: false };
 
 export async function up(knex: Knex): Promise<void> {
-  await withShortLockWait(knex, 'alter table auction_bans add column if not exists starts_at timestamptz');
-  await knex.raw('update auction_bans set starts_at = created_at where starts_at is null');
-  await withShortLockWait(knex, 'alter table auction_bans alter column starts_at set default CURRENT_TIMESTAMP, alter column starts_at set not null');
+  // Not null with a default from the start (no rewrite): a ban the running
+  // version inserts meanwhile starts at its insert, as its created_at does.
+  await withShortLockWait(knex, 'alter table auction_bans add column if not exists starts_at timestamptz not null default CURRENT_TIMESTAMP');
+  await knex.raw('update auction_bans set starts_at = created_at where starts_at <> created_at');
 }
 
 export async function down(knex: Knex): Promise<void> {

@@ -16,9 +16,9 @@ export const text = (max: number) => Joi.string().min(1).max(max).pattern(/^[^\p
  * An ISO-8601 date with a four-digit year. Joi's isoDate() also takes the
  * expanded, signed years (`+010000-01-01T…`): past JavaScript's last date they
  * made an auction's end an Invalid Date, and Postgres reads the sign as a time
- * zone; either way a 500.
+ * zone; either way a 500. Year 0000 is refused too: Postgres has no year 0.
  */
-export const isoDate = () => Joi.string().isoDate().pattern(/^\d{4}-/, 'four-digit year');
+export const isoDate = () => Joi.string().isoDate().pattern(/^(?!0000)\d{4}-/, 'four-digit year from 0001');
 
 export const userSchema = Joi.object({
   id: uuid(),

@@ -81,6 +81,8 @@ test('bad auction input is a 400', async (t) => {
   for (const url of [
     `${A}?cursor=${cursor({ createdAt: '+010000-01-01T00:00:00.000Z', id: randomUUID() })}`,
     `${A}/live?cursor=${cursor({ endsAt: '+010000-01-01T00:00:00.000Z', id: randomUUID() })}`,
+    // Year 0000, which Postgres does not have.
+    `${A}?cursor=${cursor({ createdAt: '0000-01-01T00:00:00.000Z', id: randomUUID() })}`,
   ]) {
     const res = await sys.api.get(url);
     t.is(res.status, 400, url);

@@ -1,0 +1,36 @@
+/**
+ * Postgres errors that client input can cause map to 4xx (lib/errors.ts
+ * fromPostgres), checked against the errors a real server raises.
+ */
+import test from 'ava';
+import { createDb, type Knex } from '../../db/client.js';
+import { fromPostgres } from '../../lib/errors.js';
+import { testConfig } from '../helpers/config.js';
+
+let db: Knex;
+
+test.before(() => {
+  db = createDb(testConfig(), { database: 'postgres', poolMax: 1 });
+});
+
+test.after.always(async () => {
+  await db?.destroy();
+});
+
+const raised = async (sql: string, bindings: unknown[]) => {
+  try {
+    await db.raw(sql, bindings as Knex.RawBinding[]);
+  } catch (err) {
+    return err;
+  }
+  throw new Error(`no error from ${sql}`);
+};
+
+test('dates Postgres cannot take (year 0, a sign read as a time zone, garbage) are 400 validation_failed', async (t) => {
+  for (const value of ['0000-01-01T00:00:00.000Z', '+010000-01-01T00:00:00.000Z', '0NaN-NaN-NaNTNaN:NaN:NaN.NaN+NaN:NaN']) {
+    const err = await raised('select ?::timestamptz', [value]);
+    const mapped = fromPostgres(err);
+    t.is(mapped?.status, 400, `${value}: ${(err as { code?: string }).code} ${(err as Error).message}`);
+    t.is(mapped?.code, 'validation_failed');
+  }
+});
