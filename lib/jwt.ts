@@ -94,9 +94,20 @@ export function signAccessToken(keys: KeySet, config: Config, claims: AccessClai
 
 export const VERIFY_ALGORITHMS: jwt.Algorithm[] = ['RS256'];
 
-/** The public key for a token's `kid`, or null (unknown kid, bad header). */
+/**
+ * The public key for a token's `kid`, or null (unknown kid, bad header, or no
+ * token at all). Never throws: jsonwebtoken's decode parses the payload as JSON
+ * when the header says `typ: "JWT"`, and throws on one that is not; thrown here,
+ * that was a 500 on every route and an uncaught exception in the broadcaster's
+ * upgrade handler, which stopped the process.
+ */
 export function keyForToken(keys: KeySet, token: string): KeyObject | null {
-  const decoded = jwt.decode(token, { complete: true });
+  let decoded: jwt.Jwt | null;
+  try {
+    decoded = jwt.decode(token, { complete: true });
+  } catch {
+    return null;
+  }
   if (!decoded || typeof decoded === 'string') return null;
   const { alg, kid } = decoded.header;
   if (alg !== 'RS256' || typeof kid !== 'string') return null;

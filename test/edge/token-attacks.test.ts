@@ -116,6 +116,9 @@ const ATTACKS: Record<string, (c: Ctx) => string> = {
   'not a JWT at all': () => 'garbage',
   'two segments only': (c) => c.victim.accessToken.split('.').slice(0, 2).join('.'),
   'header is not JSON': (c) => `${b64url('not json')}.${c.victim.accessToken.split('.').slice(1).join('.')}`,
+  // With typ "JWT" jsonwebtoken's decode parses the payload, and threw: a 500 on
+  // every route, and an uncaught exception that stopped the broadcaster.
+  'header typ JWT, payload is not JSON': (c) => `${b64url({ alg: 'RS256', typ: 'JWT', kid: c.keys.kid })}.${b64url('not json')}.x`,
 };
 
 function pubKey(c: Ctx): KeyObject {
@@ -219,6 +222,17 @@ for (const [name, make] of Object.entries(ATTACKS)) {
     }
   });
 }
+
+test('the bid fast path and the admin console refuse a token whose payload is not JSON (401, not 500)', async (t) => {
+  const c = await ctx();
+  const token = ATTACKS['header typ JWT, payload is not JSON']!(c);
+  const res = await c.sys.api.post(`/api/v1/auctions/${randomUUID()}/bid`, { amount: 100 }, { token });
+  t.is(res.status, 401);
+  t.is(res.body?.error?.code, 'unauthorized');
+  const admin = await c.sys.api.get('/admin/queues', { headers: { cookie: `blytz_admin=${token}` } });
+  t.is(admin.status, 401, 'admin console');
+  t.is(admin.body?.error?.code, 'unauthorized');
+});
 
 test('a forged admin token cannot reach an admin-only route', async (t) => {
   const c = await ctx();
