@@ -67,6 +67,10 @@ export function fromPostgres(err: unknown): AppError | null {
       return new AppError('validation_failed', 'a referenced resource does not exist');
     case '22P02':
       return new AppError('validation_failed', 'malformed identifier');
+    case '22021': // character_not_in_repertoire: a NUL in a string
+      return new AppError('validation_failed', 'text must not contain NUL characters');
+    case '22003': // numeric_value_out_of_range
+      return new AppError('validation_failed', 'a number is out of range');
     case '22007': // invalid_datetime_format
     case '22008': // datetime_field_overflow
     case '22009': // invalid_time_zone_displacement_value

@@ -34,3 +34,16 @@ test('dates Postgres cannot take (year 0, a sign read as a time zone, garbage) a
     t.is(mapped?.code, 'validation_failed');
   }
 });
+
+test('a NUL in text and a number out of a column type\'s range are 400 validation_failed', async (t) => {
+  for (const [sql, value] of [
+    ['select ?::text', 'a\u0000b'],
+    ['select ?::real', 1e-50],
+    ['select ?::int', 2 ** 40],
+  ] as const) {
+    const err = await raised(sql, [value]);
+    const mapped = fromPostgres(err);
+    t.is(mapped?.status, 400, `${sql}: ${(err as { code?: string }).code} ${(err as Error).message}`);
+    t.is(mapped?.code, 'validation_failed');
+  }
+});

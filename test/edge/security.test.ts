@@ -366,3 +366,18 @@ test('no error body leaks stack traces, paths, SQL or library messages', async (
     assertCleanError(t, res, label);
   }
 });
+
+test('NUL characters and out-of-range numbers that reach Postgres are 400, not 500', async (t) => {
+  const sys = system();
+  const seller = await registerUser(sys, 'seller');
+  const cursor = Buffer.from(JSON.stringify({ kind: 'rank', rank: 1e-50, id: '00000000-0000-4000-8000-000000000000' })).toString('base64url');
+  for (const [what, res] of [
+    ['login with a NUL in the email', await sys.api.post('/api/v1/auth/login', { email: '\u0000', password: 'x' })],
+    ['search for a NUL', await sys.api.get('/api/v1/products?q=%00')],
+    ['a search cursor with a rank below real\'s range', await sys.api.get(`/api/v1/products?q=a&cursor=${cursor}`)],
+    ['a product description with a NUL', await sys.api.post('/api/v1/products', { title: 'x', categoryId: '00000000-0000-4000-8000-000000000000', price: 100, description: 'a\u0000' }, { token: seller.accessToken })],
+  ] as const) {
+    t.is(res.status, 400, `${what}: ${res.text}`);
+    t.is((res.body as { error?: { code?: string } })?.error?.code, 'validation_failed', what);
+  }
+});
