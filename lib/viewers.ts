@@ -44,8 +44,11 @@ export async function viewerTotals(redis: Redis, prefix: string, auctionId: stri
   return { current, peak };
 }
 
+/** How long an auction's unique-viewer count outlives its last new viewer. */
+const UNIQUE_TTL_MS = 7 * 24 * 3_600_000;
+
 export async function addUniqueViewer(redis: Redis, prefix: string, auctionId: string, viewer: string): Promise<void> {
-  await redis.pfadd(key(prefix, auctionId, 'unique'), viewer);
+  await redis.multi().pfadd(key(prefix, auctionId, 'unique'), viewer).pexpire(key(prefix, auctionId, 'unique'), UNIQUE_TTL_MS).exec();
 }
 
 export async function viewerStats(redis: Redis, prefix: string, auctionId: string): Promise<{ current: number; peak: number; unique: number }> {

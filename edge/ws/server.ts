@@ -32,7 +32,8 @@ import { randomUUID } from 'node:crypto';
 
 interface SocketData {
   user: AccessClaims | null;
-  auctions: Set<string>;
+  /** Subscribed auctions, each with the number of its subscribe (a later subscribe of the same auction gets a new one). */
+  auctions: Map<string, number>;
   open: boolean;
   /** Token bucket for incoming frames. */
   tokens: number;
@@ -98,6 +99,8 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
   };
   /** The socket of each Subscriber handed to `subs` (for onResync). */
   const socketOf = new WeakMap<Subscriber, uWS.WebSocket<SocketData>>();
+  /** Subscribes so far (numbers each, see SocketData.auctions). */
+  let subscribes = 0;
   const leave = (ws: uWS.WebSocket<SocketData>, auctionId: string) => {
     const data = ws.getUserData();
     if (!data.auctions.delete(auctionId)) return;
@@ -168,7 +171,7 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
         }
       }
       res.upgrade<SocketData>(
-        { user, auctions: new Set(), open: true, tokens: FRAME_BURST, refilledAt: Date.now(), id: randomUUID() },
+        { user, auctions: new Map(), open: true, tokens: FRAME_BURST, refilledAt: Date.now(), id: randomUUID() },
         req.getHeader('sec-websocket-key'),
         req.getHeader('sec-websocket-protocol'),
         req.getHeader('sec-websocket-extensions'),
@@ -197,18 +200,25 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
         case 'subscribe': {
           if (data.auctions.has(frame.auctionId)) return sendError(ws, 'already_subscribed', 'already subscribed to this auction');
           if (data.auctions.size >= MAX_SUBSCRIPTIONS) return sendError(ws, 'too_many_subscriptions', `at most ${MAX_SUBSCRIPTIONS} auctions per connection`);
-          data.auctions.add(frame.auctionId);
-          local.set(frame.auctionId, (local.get(frame.auctionId) ?? 0) + 1);
-          void addUniqueViewer(redis, config.redis.prefix, frame.auctionId, data.user ? `u:${data.user.id}` : `c:${data.id}`).catch(() => undefined);
-          subs.subscribe(subscriberOf(ws), frame.auctionId, frame.sinceSeq).then(
+          const auctionId = frame.auctionId;
+          const mine = ++subscribes;
+          data.auctions.set(auctionId, mine);
+          local.set(auctionId, (local.get(auctionId) ?? 0) + 1);
+          // Still this subscribe's: not unsubscribed (nor closed) meanwhile, perhaps subscribed again.
+          const wanted = () => data.open && data.auctions.get(auctionId) === mine;
+          subs.subscribe(subscriberOf(ws), auctionId, frame.sinceSeq, wanted).then(
             (outcome) => {
+              if (!wanted()) return;
               // After a resync the client reloads and subscribes again: it is not subscribed now.
-              if (outcome !== 'subscribed') leave(ws, frame.auctionId);
+              if (outcome !== 'subscribed') leave(ws, auctionId);
               if (outcome === 'not_found') sendError(ws, 'not_found', 'no such auction');
+              // Counted once the auction is known to exist (a key per random id would grow without end).
+              else void addUniqueViewer(redis, config.redis.prefix, auctionId, data.user ? `u:${data.user.id}` : `c:${data.id}`).catch(() => undefined);
             },
             (err: unknown) => {
               logger.warn({ err: (err as Error).message }, 'subscribe failed');
-              leave(ws, frame.auctionId);
+              if (!wanted()) return;
+              leave(ws, auctionId);
               sendError(ws, 'unavailable', 'could not subscribe now, try again');
             },
           );
@@ -236,7 +246,7 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
       sockets.delete(ws);
       const data = ws.getUserData();
       data.open = false;
-      for (const auctionId of [...data.auctions]) leave(ws, auctionId);
+      for (const auctionId of [...data.auctions.keys()]) leave(ws, auctionId);
     },
   });
   app.any('/*', (res) => json(res, '404 Not Found', { error: { code: 'not_found', message: 'no such route' } }));
@@ -282,9 +292,17 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
   // Private user events: every instance reads the whole stream from "now".
   const stream = userEventsStream(config.redis.prefix);
   const pump = (async () => {
-    let lastId = '$';
+    // Where to read from: the stream's last entry when the pump starts, taken
+    // once. Reading with "$" took "now" at every call again, so what was added
+    // between a read that timed out (or failed) and the next one was skipped,
+    // until the first entry had come.
+    let lastId: string | null = null;
     while (!stopping) {
       try {
+        if (lastId === null) {
+          const [tail] = (await reader.xrevrange(stream, '+', '-', 'COUNT', 1)) as [string, string[]][];
+          lastId = tail ? tail[0] : '0-0';
+        }
         // An entry can hold 100 events (a round's batch): 50 entries keep one
         // synchronous delivery loop to a few thousand.
         const res = (await reader.xread('COUNT', 50, 'BLOCK', 1_000, 'STREAMS', stream, lastId)) as

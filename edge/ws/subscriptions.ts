@@ -104,13 +104,17 @@ export class Subscriptions {
 
   /**
    * 'subscribed' (replayed, now live), 'resync' (the socket must reload and
-   * subscribe again: it is no longer subscribed), or 'not_found'.
+   * subscribe again: it is no longer subscribed), or 'not_found'. `wanted` says
+   * whether the socket still wants this subscription: one it left (unsubscribe,
+   * close) while the auction was being looked up gets nothing, and one it asked
+   * for again meanwhile is the new call's (this one returns 'subscribed', having
+   * done nothing).
    */
-  async subscribe(sub: Subscriber, auctionId: string, sinceSeq: number | undefined): Promise<'subscribed' | 'resync' | 'not_found'> {
+  async subscribe(sub: Subscriber, auctionId: string, sinceSeq: number | undefined, wanted: () => boolean = () => true): Promise<'subscribed' | 'resync' | 'not_found'> {
     const row = await this.db('auctions').where({ id: auctionId }).first('seq');
     if (!row) return 'not_found';
     const current = Number(row.seq);
-    if (!sub.isOpen()) return 'subscribed';
+    if (!sub.isOpen() || !wanted()) return 'subscribed';
     if (sinceSeq !== undefined && sinceSeq > current) {
       sub.send(JSON.stringify({ type: 'subscribed', auctionId, seq: current, viewers: this.viewers(auctionId) }));
       sub.send(JSON.stringify({ type: 'resync', auctionId }));

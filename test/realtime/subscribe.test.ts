@@ -222,3 +222,32 @@ test('viewers who leave at once or get resync do not stop live events for the ot
   t.deepEqual(seqs(stayer.frames, a.id), [2]);
   stayer.close();
 });
+
+test('unsubscribe (or unsubscribe and subscribe again) while the auction is being looked up: nothing from the first subscribe', async (t) => {
+  const sys = system();
+  const seller = await registerUser(sys, 'seller');
+  const u = await registerUser(sys);
+  const a = await liveAuction(sys, seller, { startingPrice: 100, softCloseSeconds: 0 });
+  const b = await liveAuction(sys, seller, { startingPrice: 100, softCloseSeconds: 0 });
+  // Frames sent together reach the server in one read, before its lookup answers.
+  const left = await connectWs(sys.broadcaster!.url);
+  left.ws.send(JSON.stringify({ type: 'subscribe', auctionId: a.id }) );
+  left.ws.send(JSON.stringify({ type: 'unsubscribe', auctionId: a.id }));
+  const again = await connectWs(sys.broadcaster!.url);
+  again.send({ type: 'subscribe', auctionId: b.id, sinceSeq: 0 });
+  again.send({ type: 'unsubscribe', auctionId: b.id });
+  again.send({ type: 'subscribe', auctionId: b.id, sinceSeq: 0 });
+  await left.next((f) => f.type === 'unsubscribed');
+  await again.next((f) => f.type === 'subscribed');
+  await verdict(sys, u, (await bid(sys, u, a.id, 100)).body.bidId);
+  await verdict(sys, u, (await bid(sys, u, b.id, 100)).body.bidId);
+  await again.next((f) => f.type === 'bid.placed' && f.auctionId === b.id);
+  // The feed would deliver a's bid within milliseconds; give it time to (wrongly) arrive.
+  await new Promise((r) => setTimeout(r, 500));
+  t.deepEqual(left.frames.map((f) => f.type), ['unsubscribed'], 'no subscribed, no events after unsubscribed');
+  t.is(again.frames.filter((f) => f.type === 'subscribed').length, 1, 'one subscribed: the second subscribe');
+  t.deepEqual(seqs(again.frames, b.id), [1, 2], 'each event once');
+  // The viewer count was released: a's feed has no subscriber left from `left`.
+  left.close();
+  again.close();
+});

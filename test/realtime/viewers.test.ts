@@ -1,4 +1,5 @@
 import test from 'ava';
+import { randomUUID } from 'node:crypto';
 import { registerUser, useSystem } from '../helpers/system.js';
 import { liveAuction, waitFor } from '../helpers/auctions.js';
 import { connectWs } from '../helpers/ws.js';
@@ -46,4 +47,22 @@ test('GET /auctions/:id/viewers is 404 for an unknown auction and zero for a qui
   const a = await liveAuction(sys, seller);
   t.deepEqual((await sys.api.get(`/api/v1/auctions/${a.id}/viewers`)).body, { current: 0, peak: 0, unique: 0 });
   t.is((await sys.api.get('/api/v1/auctions/00000000-0000-4000-8000-000000000000/viewers')).status, 404);
+});
+
+test('subscribing to auctions that do not exist leaves no viewer keys in Redis; a real one\'s unique count expires in time', async (t) => {
+  const sys = system();
+  const seller = await registerUser(sys, 'seller');
+  const a = await liveAuction(sys, seller);
+  const c = await connectWs(sys.broadcaster!.url);
+  const ghosts = Array.from({ length: 5 }, () => randomUUID());
+  for (const id of ghosts) c.send({ type: 'subscribe', auctionId: id });
+  await waitFor(async () => c.frames.filter((f) => f.type === 'error' && f.code === 'not_found').length === ghosts.length || undefined);
+  c.send({ type: 'subscribe', auctionId: a.id });
+  await c.next((f) => f.type === 'subscribed' && f.auctionId === a.id);
+  const unique = `${sys.config.redis.prefix}:viewers:{${a.id}}:unique`;
+  await waitFor(async () => (await sys.redis.exists(unique)) === 1);
+  for (const id of ghosts) t.deepEqual(await sys.redis.keys(`${sys.config.redis.prefix}:viewers:{${id}}:*`), [], id);
+  const ttl = await sys.redis.pttl(unique);
+  t.true(ttl > 0 && ttl <= 7 * 24 * 3_600_000, `unique count's ttl ${ttl}`);
+  c.close();
 });
