@@ -41,6 +41,12 @@ export class AuctionFeed {
     private readonly prefix: string,
     private readonly logger: Logger,
     private readonly deliver: (e: FeedEvent) => void,
+    /**
+     * The auction's events after `after` and before `before`, in seq order, from
+     * the outbox: what the stream no longer holds when this instance fell more
+     * than its MAXLEN behind (a reconnect, a stall, a burst).
+     */
+    private readonly missing?: (auctionId: string, after: number, before: number) => Promise<FeedEvent[]>,
   ) {}
 
   start(): void {
@@ -96,6 +102,20 @@ export class AuctionFeed {
           for (const entry of entries) {
             const e = eventOf(auctionId, entry);
             if (e.seq <= t.last) continue;
+            if (e.seq > t.last + 1 && this.missing) {
+              // Trimmed before this instance read them: live subscribers would
+              // miss them silently. Sent from the outbox first, in order; if that
+              // fails, the read is retried from the same place.
+              const before = t.last;
+              const filled = await this.missing(auctionId, before, e.seq);
+              if (this.tracked.get(auctionId) !== t || t.last !== before) break;
+              for (const m of filled) {
+                if (m.seq !== t.last + 1) break;
+                t.last = m.seq;
+                this.deliver(m);
+              }
+              if (e.seq !== t.last + 1) this.logger.warn({ auctionId, from: t.last + 1, to: e.seq - 1 }, 'auction events missing from the stream and the outbox; subscribers skip them');
+            }
             t.last = e.seq;
             this.deliver(e);
           }

@@ -69,7 +69,13 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
   const app = uWS.App();
   const local = new Map<string, number>();
   let subscriptions: Subscriptions | undefined;
-  const feed = new AuctionFeed(feedReader, redis, config.redis.prefix, logger, (e) => subscriptions?.deliver(e));
+  const feed = new AuctionFeed(feedReader, redis, config.redis.prefix, logger, (e) => subscriptions?.deliver(e), async (auctionId, after, before) => {
+    const rows = (await db('auction_events').where({ auction_id: auctionId }).where('seq', '>', after).where('seq', '<', before).orderBy('seq').select('seq', 'payload')) as {
+      seq: string;
+      payload: unknown;
+    }[];
+    return rows.map((r) => ({ auctionId, seq: Number(r.seq), json: JSON.stringify(r.payload) }));
+  });
   subscriptions = new Subscriptions(app, db, redis, config.redis.prefix, feed, (id) => Math.max(totals.get(id) ?? 0, local.get(id) ?? 0));
   const subs = subscriptions;
   const instance = randomUUID();

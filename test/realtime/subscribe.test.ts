@@ -251,3 +251,21 @@ test('unsubscribe (or unsubscribe and subscribe again) while the auction is bein
   left.close();
   again.close();
 });
+
+test('a live subscriber gets events trimmed from the stream before this instance read them, from the outbox, in order', async (t) => {
+  const sys = system();
+  const seller = await registerUser(sys, 'seller');
+  const a = await liveAuction(sys, seller, { startingPrice: 100, softCloseSeconds: 0 });
+  const c = await connectWs(sys.broadcaster!.url);
+  c.send({ type: 'subscribe', auctionId: a.id });
+  await c.next((f) => f.type === 'subscribed');
+  // Events 2..5 are committed, but by the time the feed reads, the stream (past
+  // its MAXLEN) holds only 5: as when an instance falls behind a burst.
+  const frame = (seq: number) => ({ type: 'auction.extended', auctionId: a.id, seq, at: new Date().toISOString(), endsAt: new Date(Date.now() + 60_000).toISOString() });
+  await sys.db('auction_events').insert([2, 3, 4, 5].map((seq) => ({ auction_id: a.id, seq, type: 'auction.extended', payload: JSON.stringify(frame(seq)) })));
+  await sys.db('auctions').where({ id: a.id }).update({ seq: 5, published_seq: 5 });
+  await sys.redis.xadd(auctionStream(sys.config.redis.prefix, a.id), '5-0', 'event', JSON.stringify(frame(5)));
+  await c.next((f) => f.seq === 5 && f.type !== 'subscribed');
+  t.deepEqual(seqs(c.frames, a.id), [2, 3, 4, 5], 'the missing ones first, each once');
+  c.close();
+});
