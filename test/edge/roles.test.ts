@@ -32,6 +32,20 @@ async function addNotifications(sys: System, userId: string, n: number): Promise
 // ---------------------------------------------------------------------------
 // PUT /admin/users/:id/role
 
+test('an admin demoted while their token still says admin can change no role, their own included', async (t) => {
+  const sys = system();
+  const [a, b] = [await createAdmin(sys), await createAdmin(sys)];
+  t.is((await sys.api.put(roleUrl(b.id), { role: 'buyer' }, { token: a.accessToken })).status, 200);
+  t.is(roleIn(b.accessToken), 'admin', 'b still holds a token that says admin');
+  for (const [what, id, role] of [['promote themself again', b.id, 'admin'], ['demote the admin who demoted them', a.id, 'buyer']] as const) {
+    const res = await sys.api.put(roleUrl(id), { role }, { token: b.accessToken });
+    t.is(res.status, 403, what);
+    t.is(res.body.error.code, 'forbidden', what);
+  }
+  t.is((await sys.db('users').where({ id: b.id }).first()).role, 'buyer');
+  t.is((await sys.db('users').where({ id: a.id }).first()).role, 'admin');
+});
+
 test('only admins may change roles: buyer and seller 403, anonymous 401', async (t) => {
   const sys = system();
   const [buyer, seller, target] = await Promise.all([registerUser(sys, 'buyer'), registerUser(sys, 'seller'), registerUser(sys, 'buyer')]);

@@ -1,7 +1,7 @@
 import Joi from 'joi';
 import { findUserById, setUserRole, toPublicUser } from '../../../db/operations/users.js';
 import type { Role } from '../../../db/tables.js';
-import { notFound } from '../../../lib/errors.js';
+import { forbidden, notFound } from '../../../lib/errors.js';
 import type { EdgeDeps } from '../deps.js';
 import { defineRoute, type AnyRoute } from '../route.js';
 import { userSchema, uuid } from '../schemas.js';
@@ -17,7 +17,11 @@ export function adminUserRoutes(deps: EdgeDeps): AnyRoute[] {
       params: Joi.object({ id: uuid().required() }),
       body: Joi.object({ role: Joi.string().valid('buyer', 'seller', 'admin').required() }),
       responses: { 200: { description: 'the user', schema: Joi.object({ user: userSchema }) }, 404: { description: 'no such user' } },
-      handler: async ({ params, body, res }) => {
+      handler: async ({ params, body, user: caller, res }) => {
+        // The caller's role as it is now, not as their token says: a role change
+        // reaches a token only at its refresh, and an admin demoted meanwhile
+        // could otherwise undo it (or demote whoever demoted them).
+        if ((await findUserById(deps.db, caller!.id))?.role !== 'admin') throw forbidden('your role may not do this');
         const user = await findUserById(deps.db, params.id);
         if (!user) throw notFound('user');
         await setUserRole(deps.db, user.id, body.role);
