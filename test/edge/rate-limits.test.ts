@@ -128,6 +128,16 @@ test.serial('failed logins: after N failures even the right password gets 429 fo
   t.is((await sys.api.post(`${A}/refresh`, { refreshToken: victim.refreshToken })).status, 200, 'existing sessions keep working');
 });
 
+test.serial('failed logins: parallel wrong guesses get no more password checks than the budget', async (t) => {
+  const sys = system();
+  const victim = await registerUser(sys);
+  await resetCounters(sys);
+  const res = await Promise.all(Array.from({ length: 4 * FAILED }, (_, i) => sys.api.post(`${A}/login`, { email: victim.email, password: `wrong password ${i}` })));
+  t.is(res.filter((r) => r.status === 401).length, FAILED, 'checked: at most the budget');
+  t.is(res.filter((r) => r.status === 429).length, 3 * FAILED, 'the rest refused before any check');
+  assertLimited(t, await sys.api.post(`${A}/login`, { email: victim.email, password: victim.password }), 'then even the right password', 3600);
+});
+
 test.serial('a successful login clears the failed-login count', async (t) => {
   const sys = system();
   const u = await registerUser(sys);

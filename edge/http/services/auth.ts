@@ -90,39 +90,37 @@ function failedLoginKey(deps: EdgeDeps, email: string): string {
   return `${deps.config.redis.prefix}:auth:failed:${sha256(email)}`;
 }
 
-/** Refuses with 429 while an account has had too many failed logins this hour. */
-async function checkFailedLogins(deps: EdgeDeps, email: string): Promise<void> {
+/**
+ * Counts a login attempt against the account's hourly budget of failures before
+ * the password is checked, and refuses with 429 past it. Counted first, in one
+ * step: checked first and counted after the (slow) password check, parallel
+ * wrong guesses all passed the check before any was counted. A successful login
+ * clears the count (so it never counts against the budget).
+ */
+async function takeLoginAttempt(deps: EdgeDeps, email: string): Promise<void> {
+  let attempts: number;
+  let ttl: number;
   try {
     const key = failedLoginKey(deps, email);
-    const [count, ttl] = await Promise.all([deps.redis.get(key), deps.redis.ttl(key)]);
-    if (Number(count ?? 0) >= deps.config.rateLimits.failedLoginsPerHour) {
-      throw new AppError('rate_limited', 'too many failed logins for this account, try again later', undefined, {
-        'Retry-After': String(Math.max(1, ttl)),
-      });
-    }
+    const replies = (await deps.redis.multi().incr(key).expire(key, 3600, 'NX').ttl(key).exec()) ?? [];
+    attempts = Number(replies[0]?.[1]);
+    ttl = Number(replies[2]?.[1]);
   } catch (err) {
-    if (err instanceof AppError) throw err;
     deps.logger.warn({ err }, 'failed-login counter unavailable');
+    return;
   }
-}
-
-async function recordFailedLogin(deps: EdgeDeps, email: string): Promise<void> {
-  try {
-    const key = failedLoginKey(deps, email);
-    await deps.redis.multi().incr(key).expire(key, 3600, 'NX').exec();
-  } catch (err) {
-    deps.logger.warn({ err }, 'failed-login counter unavailable');
+  if (attempts > deps.config.rateLimits.failedLoginsPerHour) {
+    throw new AppError('rate_limited', 'too many failed logins for this account, try again later', undefined, {
+      'Retry-After': String(Math.max(1, ttl)),
+    });
   }
 }
 
 export async function login(deps: EdgeDeps, input: { email: string; password: string }) {
-  await checkFailedLogins(deps, input.email);
+  await takeLoginAttempt(deps, input.email);
   const user = await findUserByEmail(deps.db, input.email);
   const ok = await verifyPassword(deps.config, user?.password_hash, input.password);
-  if (!user || !ok) {
-    await recordFailedLogin(deps, input.email);
-    throw unauthorized('invalid email or password');
-  }
+  if (!user || !ok) throw unauthorized('invalid email or password');
   await deps.redis.del(failedLoginKey(deps, input.email)).catch(() => undefined);
   const session = await deps.db.transaction((trx) => startSession(deps, trx, user));
   return { user: toPublicUser(user), ...session };
