@@ -13,7 +13,7 @@ export const INSTANCE_TTL_MS = 15_000;
 const key = (prefix: string, auctionId: string, part: string) => `${prefix}:viewers:{${auctionId}}:${part}`;
 
 // KEYS: instances set, peak. ARGV: instance-key prefix. Sums live instance keys,
-// forgets dead instances, raises the peak. Returns {current, peak}.
+// forgets dead instances, raises the peak (kept 7 days after the last look). Returns {current, peak}.
 const TOTAL = `
 local total = 0
 for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
@@ -21,7 +21,8 @@ for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   if n then total = total + tonumber(n) else redis.call('SREM', KEYS[1], id) end
 end
 local peak = tonumber(redis.call('GET', KEYS[2]) or '0')
-if total > peak then peak = total; redis.call('SET', KEYS[2], peak) end
+if total > peak then peak = total; redis.call('SET', KEYS[2], peak, 'PX', 604800000)
+elseif peak > 0 then redis.call('PEXPIRE', KEYS[2], 604800000) end
 return {total, peak}`;
 
 /** Writes this instance's count for an auction (0 removes it). */

@@ -107,13 +107,22 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
   const socketOf = new WeakMap<Subscriber, uWS.WebSocket<SocketData>>();
   /** Subscribes so far (numbers each, see SocketData.auctions). */
   let subscribes = 0;
+  /**
+   * Auctions with a subscription here that found the auction: only these have
+   * their counts reported to Redis (a subscribe to an id that does not exist is
+   * counted in `local` until its lookup answers, and must leave no keys).
+   */
+  const confirmed = new Set<string>();
   const leave = (ws: uWS.WebSocket<SocketData>, auctionId: string) => {
     const data = ws.getUserData();
     if (!data.auctions.delete(auctionId)) return;
     subs.unsubscribe(subscriberOf(ws), auctionId);
     const n = (local.get(auctionId) ?? 1) - 1;
     if (n > 0) local.set(auctionId, n);
-    else local.delete(auctionId);
+    else {
+      local.delete(auctionId);
+      confirmed.delete(auctionId);
+    }
   };
   // A replay that ended in resync after its 'subscribed' answer: the socket is no
   // longer subscribed, so the client may subscribe again.
@@ -218,8 +227,11 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
               // After a resync the client reloads and subscribes again: it is not subscribed now.
               if (outcome !== 'subscribed') leave(ws, auctionId);
               if (outcome === 'not_found') sendError(ws, 'not_found', 'no such auction');
-              // Counted once the auction is known to exist (a key per random id would grow without end).
-              else void addUniqueViewer(redis, config.redis.prefix, auctionId, data.user ? `u:${data.user.id}` : `c:${data.id}`).catch(() => undefined);
+              // Counted in Redis once the auction is known to exist (keys per random id would grow without end).
+              else {
+                if (outcome === 'subscribed') confirmed.add(auctionId);
+                void addUniqueViewer(redis, config.redis.prefix, auctionId, data.user ? `u:${data.user.id}` : `c:${data.id}`).catch(() => undefined);
+              }
             },
             (err: unknown) => {
               logger.warn({ err: (err as Error).message }, 'subscribe failed');
@@ -271,7 +283,7 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
     if (viewersBusy || stopping) return;
     viewersBusy = true;
     void (async () => {
-      for (const auctionId of new Set([...local.keys(), ...reported])) {
+      for (const auctionId of new Set([...[...local.keys()].filter((id) => confirmed.has(id)), ...reported])) {
         const count = local.get(auctionId) ?? 0;
         await reportViewers(redis, config.redis.prefix, auctionId, instance, count);
         if (count === 0) {
