@@ -48,7 +48,7 @@ try {
   if (port !== null) {
     server = http.createServer((req, res) => {
       const send = (status: number, body: string, type = 'application/json') => {
-        res.writeHead(status, { 'content-type': type }).end(body);
+        res.writeHead(status, { 'content-type': type, 'x-content-type-options': 'nosniff', 'x-frame-options': 'DENY' }).end(body);
       };
       if (req.url === '/healthz') return send(200, '{"status":"ok"}');
       if (req.url === '/metrics') {

@@ -25,7 +25,9 @@ const FRAME = Joi.alternatives().conditional('.type', {
       then: Joi.object({
         type: Joi.string().required(),
         auctionId,
-        text: Joi.string().min(1).max(500).required(),
+        // 1..500 characters (code points) is chat.ts's check; here only a bound
+        // on size, since Joi counts UTF-16 units (an emoji is two).
+        text: Joi.string().min(1).max(1_000).required(),
         clientMsgId: Joi.string().max(64),
       }),
     },

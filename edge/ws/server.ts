@@ -133,9 +133,12 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
   const sendError = (ws: uWS.WebSocket<SocketData>, code: string, message: string) => {
     if (ws.getUserData().open) ws.send(JSON.stringify({ type: 'error', code, message }));
   };
+  /** The headers every response carries (API.md: no sniffing, no framing), after its status. */
+  const plainHeaders = (res: uWS.HttpResponse, status: string, type: string) =>
+    res.writeStatus(status).writeHeader('Content-Type', type).writeHeader('X-Content-Type-Options', 'nosniff').writeHeader('X-Frame-Options', 'DENY');
   const json = (res: uWS.HttpResponse, status: string, body: unknown) => {
     res.cork(() => {
-      res.writeStatus(status).writeHeader('Content-Type', 'application/json').end(JSON.stringify(body));
+      plainHeaders(res, status, 'application/json').end(JSON.stringify(body));
     });
   };
   app.get('/healthz', (res) => json(res, '200 OK', { status: 'ok' }));
@@ -147,7 +150,7 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
     void metrics.registry.metrics().then((text) => {
       if (aborted) return;
       res.cork(() => {
-        res.writeStatus('200 OK').writeHeader('Content-Type', metrics.registry.contentType).end(text);
+        plainHeaders(res, '200 OK', metrics.registry.contentType).end(text);
       });
     });
   });
@@ -179,8 +182,7 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
         user = verifyAccessToken(keys, config, token);
         if (!user) {
           res.cork(() => {
-            res.writeStatus('401 Unauthorized').writeHeader('Content-Type', 'application/json')
-              .end(JSON.stringify({ error: { code: 'unauthorized', message: 'invalid or expired token' } }));
+            plainHeaders(res, '401 Unauthorized', 'application/json').end(JSON.stringify({ error: { code: 'unauthorized', message: 'invalid or expired token' } }));
           });
           return;
         }

@@ -1,3 +1,4 @@
+import http from 'node:http';
 import test from 'ava';
 import { createAdmin, registerUser, useSystem } from '../helpers/system.js';
 import { bid, liveAuction, verdict, waitFor } from '../helpers/auctions.js';
@@ -56,6 +57,35 @@ test('chat refusals are error frames: anonymous, too long, slow mode, blocked wo
   c.send({ type: 'ping' });
   await c.next((f) => f.type === 'pong');
   for (const x of [anon, c]) x.close();
+});
+
+test('chat length is counted in characters: 500 emoji are one message, 501 are refused', async (t) => {
+  const sys = system();
+  const seller = await registerUser(sys, 'seller');
+  const bob = await registerUser(sys);
+  const a = await liveAuction(sys, seller);
+  const c = await subscribed(sys.broadcaster!.url, a.id, bob.accessToken);
+  c.send({ type: 'chat.send', auctionId: a.id, text: '\u{1F525}'.repeat(500), clientMsgId: 'fire' });
+  const msg = await c.next((f) => f.type === 'chat.message');
+  t.is([...(msg.text as string)].length, 500);
+  c.send({ type: 'chat.send', auctionId: a.id, text: '\u{1F525}'.repeat(501) });
+  t.is((await c.next((f) => f.type === 'error')).code, 'bad_frame');
+  c.close();
+});
+
+test('the broadcaster\'s plain HTTP answers carry nosniff and frame protection', async (t) => {
+  const sys = system();
+  const base = new URL(sys.broadcaster!.url.replace(/^ws/, 'http'));
+  const upgrade = { upgrade: 'websocket', connection: 'Upgrade', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-version': '13' };
+  for (const [path, headers] of [['/healthz', {}], ['/readyz', {}], ['/nowhere', {}], ['/ws?token=garbage', upgrade]] as const) {
+    const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+      const req = http.get({ host: base.hostname, port: base.port, path, headers }, resolve);
+      req.on('error', reject);
+    });
+    res.resume();
+    t.is(res.headers['x-content-type-options'], 'nosniff', path);
+    t.is(res.headers['x-frame-options'], 'DENY', path);
+  }
 });
 
 test('moderation: delete (chat.deleted), ban refuses chat and bids, unban; only the seller or an admin', async (t) => {
