@@ -5,6 +5,9 @@ import { registerUser, useSystem, type System } from '../helpers/system.js';
 import { notificationSend } from '../../workers/handlers/notification-send.js';
 import { createLogger } from '../../lib/logger.js';
 import { userEventsStream } from '../../queues/streams.js';
+import { Redis } from 'ioredis';
+import { publishBacklog } from '../../lib/publisher.js';
+import { freePort } from '../helpers/redis.js';
 
 const system = useSystem(test, { workers: true, broadcaster: true });
 
@@ -78,6 +81,24 @@ test('running the same job twice stores and pushes it once', async (t) => {
   t.true((await sys.redis.xlen(stream)) - before >= 1);
   const entries = await sys.redis.xrange(stream, '-', '+');
   t.is(entries.filter(([, f]) => f.some((x) => x.includes(data.notificationId))).length, 1);
+});
+
+test('a notification whose push failed after it was stored is pushed by the sweep, not lost', async (t) => {
+  const sys = system();
+  const u = await registerUser(sys);
+  // Redis refusing the push (here: nothing listens), after the commit.
+  const down = new Redis({ host: '127.0.0.1', port: await freePort(), enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => null, lazyConnect: true });
+  down.on('error', () => undefined);
+  const ctx = { ...sys.workerCtx, redis: down as unknown as typeof sys.workerCtx.redis, logger: createLogger('test', 'silent') };
+  const data = { notificationId: randomUUID(), userId: u.id, kind: 'welcome' as const };
+  const stream = userEventsStream(sys.config.redis.prefix);
+  const pushed = async () => (await sys.redis.xrange(stream, '-', '+')).some(([, f]) => f.some((x) => x.includes(data.notificationId)));
+  t.is(await notificationSend(ctx, data), 'delivered');
+  t.false(await pushed(), 'not pushed yet');
+  t.is(await notificationSend(ctx, data), 'duplicate', 'a retry stores nothing more');
+  await publishBacklog(sys.db, sys.redis, sys.config, 0);
+  t.true(await pushed(), 'the sweep pushed it');
+  down.disconnect();
 });
 
 test('the producer refuses malformed payloads; the worker fails them without retrying', async (t) => {
