@@ -42,8 +42,6 @@ try {
   await producer.limitBidPartitions();
   const metrics = createWorkerMetrics();
   const ctx = { config, logger, db, redis, producer, metrics };
-  const running = startWorkers(ctx, queues);
-  const sweeper = startSweeper(ctx);
   let server: http.Server | undefined;
   if (port !== null) {
     server = http.createServer((req, res) => {
@@ -64,8 +62,19 @@ try {
       }
       send(404, '{"error":{"code":"not_found","message":"no such route"}}');
     });
-    server.listen(port, config.host);
+    // Listening first, refused at once: a port in use was an 'error' event after
+    // the workers had started, which nothing handled, and the process died.
+    const listening = server;
+    await new Promise<void>((resolve, reject) => {
+      listening.once('error', reject);
+      listening.listen(port, config.host, () => {
+        listening.off('error', reject);
+        resolve();
+      });
+    });
   }
+  const running = startWorkers(ctx, queues);
+  const sweeper = startSweeper(ctx);
   // Signals are handled before the log line says the role is up.
   installShutdown(logger, config.shutdownGraceMs, [
     { name: 'http', run: () => new Promise<void>((r) => (server ? server.close(() => r()) : r())) },

@@ -104,7 +104,9 @@ export function startSweeper(ctx: WorkerContext, intervalMs = 1_000): { stop: ()
     stop: async () => {
       stopped = true;
       clearInterval(timer);
-      await running;
+      // A sweep waiting on a Redis or Postgres that does not answer must not keep
+      // the workers from closing: at most 5 s (its steps are all safe to cut).
+      await Promise.race([running, new Promise((r) => setTimeout(r, 5_000).unref())]);
       await ctx.redis.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0", 1, lease, owner).catch(() => undefined);
     },
   };

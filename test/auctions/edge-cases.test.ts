@@ -7,7 +7,8 @@ import { randomUUID } from 'node:crypto';
 import { registerUser, useSystem } from '../helpers/system.js';
 import { bid, liveAuction, makeAuction } from '../helpers/auctions.js';
 import { applyQueued, bidDrain, closeIfDue, publishOutbox } from '../../workers/handlers/bid-drain.js';
-import { endEarlyTx } from '../../db/operations/lifecycle.js';
+import { endEarlyTx, startAuctionTx } from '../../db/operations/lifecycle.js';
+import { auctionStart } from '../../workers/handlers/auction-lifecycle.js';
 import { auctionStream } from '../../queues/streams.js';
 import { publishEvents } from '../../lib/publisher.js';
 
@@ -237,4 +238,20 @@ test('an auction whose gap cannot be filled does not keep the others, or private
   t.is(Number((await sys.db('auctions').where({ id: a.id }).first()).published_seq), 1, 'the broken one is not');
   t.truthy((await sys.db('user_event_batches').where({ id: ue.id }).first()).published_at, 'the private event batch is marked');
   t.deepEqual((await sys.redis.xrange(auctionStream(sys.config.redis.prefix, b.id), '-', '+')).map(([id]) => id), ['1-0', '2-0']);
+});
+
+test.serial('a start job run again after its auction started (an earlier run died before arming the close) arms the close', async (t) => {
+  const sys = system();
+  const seller = await registerUser(sys, 'seller');
+  const a = await makeAuction(sys, seller, { durationSeconds: 600 });
+  // The earlier run: started, then died before arming the close.
+  t.is((await startAuctionTx(sys.db, a.id, false)).outcome, 'started');
+  const row = await sys.db('auctions').where({ id: a.id }).first();
+  const closeId = `close-${a.id}-${row.ends_at.getTime()}`;
+  const queue = sys.workerCtx.producer.queue('auctions');
+  t.falsy(await queue.getJob(closeId));
+  const again = await auctionStart(sys.workerCtx, { auctionId: a.id, at: Date.now() });
+  t.false(again.started);
+  t.truthy(await queue.getJob(closeId), 'the close is armed, for the auction\'s end');
+  await queue.remove(closeId);
 });

@@ -1,5 +1,6 @@
 import test from 'ava';
 import { generateKeyPairSync } from 'node:crypto';
+import net from 'node:net';
 import { ConfigError, loadConfig, PRODUCTION_SECRETS } from '../../lib/env.js';
 import { knexConfig } from '../../db/client.js';
 import { loadKeys } from '../../lib/jwt.js';
@@ -186,3 +187,17 @@ for (const [role, entry] of ROLES) {
     t.is(p.stdout(), '');
   });
 }
+
+test.serial('worker: a WORKER_PORT already in use exits 1 at start, before any worker runs, saying so', async (t) => {
+  const taken = net.createServer();
+  await new Promise<void>((r) => taken.listen(0, '127.0.0.1', () => r()));
+  t.teardown(() => taken.close());
+  const port = (taken.address() as net.AddressInfo).port;
+  const p = spawnNode('workers/main.ts', testEnv({ WORKER_PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info' }));
+  t.teardown(() => p.kill());
+  const { code } = await p.waitForExit(45_000);
+  t.is(code, 1);
+  t.regex(p.stdout(), /worker failed to start/);
+  t.regex(p.stdout(), /EADDRINUSE/);
+  t.notRegex(p.stdout(), /workers started/);
+});

@@ -27,6 +27,11 @@ export async function auctionStart(ctx: WorkerContext, data: JobPayloads['auctio
     const at = result.row.starts_at.getTime();
     await ctx.producer.enqueue('auction.start', { auctionId: data.auctionId, at, retry: Date.now() }, Math.max(50, at - Date.now()));
   }
+  if (result.outcome === 'not_scheduled' && result.row?.status === 'live' && result.row.ends_at) {
+    // Started by an earlier run of this job (or by its owner) that may have died
+    // before arming the close: arm it (the same job id: once).
+    await armClose(ctx.producer, data.auctionId, result.row.ends_at.getTime());
+  }
   if (result.outcome !== 'started') return { started: false, outcome: result.outcome };
   await publishOutbox(ctx, { frames: [result.frame], user: [] }, null);
   await armClose(ctx.producer, data.auctionId, result.row.ends_at!.getTime());
