@@ -29,8 +29,13 @@ export function eventOf(auctionId: string, [id, fields]: Entry): FeedEvent {
 }
 
 export class AuctionFeed {
-  /** Per auction: the last seq delivered, and how many subscriptions want it. */
-  private readonly tracked = new Map<string, { last: number; refs: number }>();
+  /**
+   * Per auction: the last seq delivered, how many subscriptions want it, and
+   * whether a read has delivered any of it yet (only then is a gap one this
+   * instance fell behind on; a first read from an old sinceSeq is the replay's
+   * business, which answers resync).
+   */
+  private readonly tracked = new Map<string, { last: number; refs: number; read: boolean }>();
   private readerId: number | null = null;
   private stopping = false;
   private loop: Promise<void> | undefined;
@@ -65,7 +70,7 @@ export class AuctionFeed {
       t.refs++;
       return;
     }
-    this.tracked.set(auctionId, { last: fromSeq, refs: 1 });
+    this.tracked.set(auctionId, { last: fromSeq, refs: 1, read: false });
     this.interrupt();
   }
 
@@ -102,21 +107,28 @@ export class AuctionFeed {
           for (const entry of entries) {
             const e = eventOf(auctionId, entry);
             if (e.seq <= t.last) continue;
-            if (e.seq > t.last + 1 && this.missing) {
+            if (e.seq > t.last + 1 && t.read && this.missing) {
               // Trimmed before this instance read them: live subscribers would
-              // miss them silently. Sent from the outbox first, in order; if that
-              // fails, the read is retried from the same place.
+              // miss them silently. Sent from the outbox first, in order (at most
+              // the stream's length of them). If Postgres fails, skipped as
+              // before, logged: the other auctions' events must not wait for it.
               const before = t.last;
-              const filled = await this.missing(auctionId, before, e.seq);
+              let filled: FeedEvent[] = [];
+              try {
+                filled = await this.missing(auctionId, before, e.seq);
+              } catch (err) {
+                this.logger.warn({ err: (err as Error).message, auctionId }, 'trimmed auction events not read from the outbox');
+              }
               if (this.tracked.get(auctionId) !== t || t.last !== before) break;
               for (const m of filled) {
                 if (m.seq !== t.last + 1) break;
                 t.last = m.seq;
                 this.deliver(m);
               }
-              if (e.seq !== t.last + 1) this.logger.warn({ auctionId, from: t.last + 1, to: e.seq - 1 }, 'auction events missing from the stream and the outbox; subscribers skip them');
+              if (e.seq !== t.last + 1) this.logger.warn({ auctionId, from: t.last + 1, to: e.seq - 1 }, 'auction events missed by this instance; its live subscribers skip them');
             }
             t.last = e.seq;
+            t.read = true;
             this.deliver(e);
           }
         }

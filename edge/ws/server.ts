@@ -70,6 +70,8 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
   const local = new Map<string, number>();
   let subscriptions: Subscriptions | undefined;
   const feed = new AuctionFeed(feedReader, redis, config.redis.prefix, logger, (e) => subscriptions?.deliver(e), async (auctionId, after, before) => {
+    // A gap longer than the stream itself is not filled (skipped, logged): each read is bounded.
+    if (before - after - 1 > config.auctionStreamMaxlen) return [];
     const rows = (await db('auction_events').where({ auction_id: auctionId }).where('seq', '>', after).where('seq', '<', before).orderBy('seq').select('seq', 'payload')) as {
       seq: string;
       payload: unknown;

@@ -259,13 +259,21 @@ test('a live subscriber gets events trimmed from the stream before this instance
   const c = await connectWs(sys.broadcaster!.url);
   c.send({ type: 'subscribe', auctionId: a.id });
   await c.next((f) => f.type === 'subscribed');
-  // Events 2..5 are committed, but by the time the feed reads, the stream (past
-  // its MAXLEN) holds only 5: as when an instance falls behind a burst.
   const frame = (seq: number) => ({ type: 'auction.extended', auctionId: a.id, seq, at: new Date().toISOString(), endsAt: new Date(Date.now() + 60_000).toISOString() });
-  await sys.db('auction_events').insert([2, 3, 4, 5].map((seq) => ({ auction_id: a.id, seq, type: 'auction.extended', payload: JSON.stringify(frame(seq)) })));
-  await sys.db('auctions').where({ id: a.id }).update({ seq: 5, published_seq: 5 });
-  await sys.redis.xadd(auctionStream(sys.config.redis.prefix, a.id), '5-0', 'event', JSON.stringify(frame(5)));
-  await c.next((f) => f.seq === 5 && f.type !== 'subscribed');
-  t.deepEqual(seqs(c.frames, a.id), [2, 3, 4, 5], 'the missing ones first, each once');
+  const stream = auctionStream(sys.config.redis.prefix, a.id);
+  const commit = async (seqs: number[]) => {
+    await sys.db('auction_events').insert(seqs.map((seq) => ({ auction_id: a.id, seq, type: 'auction.extended', payload: JSON.stringify(frame(seq)) })));
+    await sys.db('auctions').where({ id: a.id }).update({ seq: Math.max(...seqs), published_seq: Math.max(...seqs) });
+  };
+  // The feed is reading this auction: event 2 goes through the stream.
+  await commit([2]);
+  await sys.redis.xadd(stream, '2-0', 'event', JSON.stringify(frame(2)));
+  await c.next((f) => f.seq === 2 && f.type !== 'subscribed');
+  // Events 3..6 are committed, but by the time the feed reads again, the stream
+  // (past its MAXLEN) holds only 6: as when an instance falls behind a burst.
+  await commit([3, 4, 5, 6]);
+  await sys.redis.xadd(stream, '6-0', 'event', JSON.stringify(frame(6)));
+  await c.next((f) => f.seq === 6 && f.type !== 'subscribed');
+  t.deepEqual(seqs(c.frames, a.id), [2, 3, 4, 5, 6], 'the missing ones first, each once');
   c.close();
 });
