@@ -91,6 +91,21 @@ export interface Bans {
   has(userId: string, at: number): boolean;
 }
 
+/** An auction's bans as periods: a user is banned at `at` when a period of theirs holds it (from ≤ at < until). */
+export class BanPeriods implements Bans {
+  private readonly periods = new Map<string, { from: number; until: number | null }>();
+
+  add(userId: string, from: number, until: number | null): this {
+    this.periods.set(userId, { from, until });
+    return this;
+  }
+
+  has(userId: string, at: number): boolean {
+    const p = this.periods.get(userId);
+    return p !== undefined && p.from <= at && (p.until === null || at < p.until);
+  }
+}
+
 export interface Context {
   /** Judged at each bid's receipt time, as everything else is. */
   banned: Bans;

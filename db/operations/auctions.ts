@@ -4,7 +4,7 @@
  * worker and the edge read auctions the same way.
  */
 import type { Knex } from 'knex';
-import type { AuctionState, Bans, BidInput, Proxy } from '../../auction/engine.js';
+import { BanPeriods, type AuctionState, type BidInput, type Proxy } from '../../auction/engine.js';
 import { frameJson, type AuctionFrame } from '../../auction/frames.js';
 import { bidPartition } from '../../queues/names.js';
 import { withArrayLiterals } from '../arrays.js';
@@ -270,7 +270,7 @@ export async function hasQueuedBids(trx: Knex, auctionId: string): Promise<boole
  * expression giving a uuid[]): proxies (in the order placed, so that the engine,
  * which tells exhausted proxies in the order it holds them, gives a replay the
  * same private events), queued bids (receipt order), bans (every period, ended
- * ones too: a bid is judged by the bans at its receipt, see BanPeriods) and
+ * ones too: a bid is judged by the bans at its receipt, see the engine's BanPeriods) and
  * proxy owners' names, each as one json value. `share` is the SQL for each
  * auction's share of the bids; the bindings are its own, then the limit (see
  * loadDrainInputs).
@@ -304,21 +304,6 @@ interface DrainInputsRow {
   proxies: { auctionId: string; userId: string; maxAmount: string | number; placedOrder: string | number; exhausted: boolean; name: string }[];
   bids: { id: string; auction_id: string; kind: 'bid' | 'autobid'; bidder_id: string; name: string; amount: string | number; receipt_no: string | number; received_ms: string | number }[];
   bans: { auctionId: string; userId: string; from: string | number; until: string | number | null }[];
-}
-
-/** An auction's bans as periods: a user is banned at `at` when a period of theirs holds it (from ≤ at < until). */
-export class BanPeriods implements Bans {
-  private readonly periods = new Map<string, { from: number; until: number | null }>();
-
-  add(userId: string, from: number, until: number | null): this {
-    this.periods.set(userId, { from, until });
-    return this;
-  }
-
-  has(userId: string, at: number): boolean {
-    const p = this.periods.get(userId);
-    return p !== undefined && p.from <= at && (p.until === null || at < p.until);
-  }
 }
 
 export type DrainInputs = ReturnType<typeof parseDrainInputs>;

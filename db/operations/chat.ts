@@ -18,12 +18,12 @@ export interface ChatRow {
   deleted_at: Date | null;
 }
 
+/** A ban row whose period has not ended (SQL; `row` qualifies the columns). */
+const inForce = (row = 'auction_bans') => `(${row}.expires_at is null or ${row}.expires_at > clock_timestamp())`;
+
 /** True when the user is banned from the auction now. */
 export async function isBanned(db: Knex, auctionId: string, userId: string): Promise<boolean> {
-  const row = await db('auction_bans')
-    .where({ auction_id: auctionId, user_id: userId })
-    .andWhere((q) => q.whereNull('expires_at').orWhere('expires_at', '>', db.raw('clock_timestamp()')))
-    .first('user_id');
+  const row = await db('auction_bans').where({ auction_id: auctionId, user_id: userId }).whereRaw(inForce()).first('user_id');
   return Boolean(row);
 }
 
@@ -106,7 +106,7 @@ export async function upsertBan(db: Knex, auctionId: string, userId: string, dur
     .insert({ auction_id: auctionId, user_id: userId, starts_at: db.raw('clock_timestamp()'), expires_at: expires, created_by: by })
     .onConflict(['auction_id', 'user_id'])
     .merge({
-      starts_at: db.raw('case when auction_bans.expires_at is null or auction_bans.expires_at > clock_timestamp() then auction_bans.starts_at else excluded.starts_at end'),
+      starts_at: db.raw(`case when ${inForce()} then auction_bans.starts_at else excluded.starts_at end`),
       expires_at: db.raw('excluded.expires_at'),
       created_by: db.raw('excluded.created_by'),
     })
@@ -116,8 +116,5 @@ export async function upsertBan(db: Knex, auctionId: string, userId: string, dur
 
 /** Lifts the ban in force, if any: its period ends now (kept, for bids received during it and applied later). */
 export async function deleteBan(db: Knex, auctionId: string, userId: string): Promise<void> {
-  await db('auction_bans')
-    .where({ auction_id: auctionId, user_id: userId })
-    .andWhere((q) => q.whereNull('expires_at').orWhere('expires_at', '>', db.raw('clock_timestamp()')))
-    .update({ expires_at: db.raw('clock_timestamp()') });
+  await db('auction_bans').where({ auction_id: auctionId, user_id: userId }).whereRaw(inForce()).update({ expires_at: db.raw('clock_timestamp()') });
 }

@@ -228,14 +228,16 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
           subs.subscribe(subscriberOf(ws), auctionId, frame.sinceSeq, wanted).then(
             (outcome) => {
               if (!wanted()) return;
-              // After a resync the client reloads and subscribes again: it is not subscribed now.
-              if (outcome !== 'subscribed') leave(ws, auctionId);
-              if (outcome === 'not_found') sendError(ws, 'not_found', 'no such auction');
-              // Counted in Redis once the auction is known to exist (keys per random id would grow without end).
-              else {
-                if (outcome === 'subscribed') confirmed.add(auctionId);
-                void addUniqueViewer(redis, config.redis.prefix, auctionId, data.user ? `u:${data.user.id}` : `c:${data.id}`).catch(() => undefined);
+              if (outcome === 'not_found') {
+                leave(ws, auctionId);
+                sendError(ws, 'not_found', 'no such auction');
+                return;
               }
+              // After a resync the client reloads and subscribes again: it is not subscribed now.
+              if (outcome === 'resync') leave(ws, auctionId);
+              else confirmed.add(auctionId);
+              // Counted in Redis once the auction is known to exist (keys per random id would grow without end).
+              void addUniqueViewer(redis, config.redis.prefix, auctionId, data.user ? `u:${data.user.id}` : `c:${data.id}`).catch(() => undefined);
             },
             (err: unknown) => {
               logger.warn({ err: (err as Error).message }, 'subscribe failed');

@@ -1,5 +1,6 @@
 import test from 'ava';
 import {
+  BanPeriods,
   applyBid,
   closeAuction,
   minNextBid,
@@ -10,7 +11,6 @@ import {
   type RejectReason,
 } from '../../auction/engine.js';
 import { HOUR, SELLER, T0, auction, ctxFor, nameOf, notices, placed, run, type Step } from './helpers.js';
-import { BanPeriods } from '../../db/operations/auctions.js';
 
 const verdicts = (r: ReturnType<typeof run>) => r.results.map((x) => (x.verdict.status === 'accepted' ? 'ok' : x.verdict.reason));
 
