@@ -109,7 +109,11 @@ export class BanPeriods implements Bans {
 export interface Context {
   /** Judged at each bid's receipt time, as everything else is. */
   banned: Bans;
-  /** Display names of users who may bid by proxy. */
+  /**
+   * Display names of users who may bid by proxy in this run of bids: the owners
+   * of the state's proxies and the bidders of every bid applied with it (a proxy
+   * placed by one of them bids under its owner's name on later bids).
+   */
   names: ReadonlyMap<string, string>;
 }
 
@@ -188,8 +192,7 @@ export function applyBid(state: AuctionState, bid: BidInput, ctx: Context): Appl
   // Everyone who holds the lead at some point of this change (before it, or by one
   // of its bids) and not at its end was outbid: each is told once.
   const leaders: string[] = s.leaderId === null ? [] : [s.leaderId];
-  const names = new Map(ctx.names);
-  names.set(bid.bidderId, bid.bidderName);
+  const nameOf = (userId: string) => (userId === bid.bidderId ? bid.bidderName : (ctx.names.get(userId) ?? ''));
   let verdictSeq: number | undefined;
 
   const place = (userId: string, amount: number, auto: boolean, order: number, bidId: string) => {
@@ -209,7 +212,7 @@ export function applyBid(state: AuctionState, bid: BidInput, ctx: Context): Appl
       at: bid.receivedAt,
       bidId,
       bidderId: userId,
-      bidderName: names.get(userId) ?? '',
+      bidderName: nameOf(userId),
       amount,
       auto,
       currentPrice: s.currentPrice,

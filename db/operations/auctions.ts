@@ -270,8 +270,9 @@ export async function hasQueuedBids(trx: Knex, auctionId: string): Promise<boole
  * expression giving a uuid[]): proxies (in the order placed, so that the engine,
  * which tells exhausted proxies in the order it holds them, gives a replay the
  * same private events), queued bids (receipt order), bans (every period, ended
- * ones too: a bid is judged by the bans at its receipt, see the engine's BanPeriods) and
- * proxy owners' names, each as one json value. `share` is the SQL for each
+ * ones too: a bid is judged by the bans at its receipt, see the engine's BanPeriods),
+ * each as one json value; proxies and bids carry their users' names (the engine's
+ * Context.names). `share` is the SQL for each
  * auction's share of the bids; the bindings are its own, then the limit (see
  * loadDrainInputs).
  *
@@ -322,6 +323,8 @@ function parseDrainInputs(r: DrainInputsRow) {
     const list = bids.get(b.auction_id) ?? [];
     list.push({ id: b.id, kind: b.kind, bidderId: b.bidder_id, bidderName: b.name, amount: num(b.amount), receivedAt: num(b.received_ms), receiptNo: num(b.receipt_no) });
     bids.set(b.auction_id, list);
+    // An auto-bid of the round places a proxy that may bid for its owner later in it.
+    names.set(b.bidder_id, b.name);
   }
   const bans = new Map<string, BanPeriods>();
   for (const b of r.bans) bans.set(b.auctionId, (bans.get(b.auctionId) ?? new BanPeriods()).add(b.userId, num(b.from), numOrNull(b.until)));

@@ -197,6 +197,28 @@ test.serial('a drain ends without waiting for its publish marks; settleDrains (s
   t.is((await storedUserEvents(sys.db, [bidder.id], 'bid.ack')).length, 1);
 });
 
+test.serial("a proxy placed in a round bids under its owner's name later in the same round", async (t) => {
+  const sys = system();
+  const seller = await registerUser(sys, 'seller');
+  const [x, y] = [await registerUser(sys), await registerUser(sys)];
+  const a = await liveAuction(sys, seller);
+  // Both queued before any drain: one round applies them, X's proxy answering Y's bid.
+  t.is((await sys.api.post(`/api/v1/auctions/${a.id}/autobid`, { maxAmount: 5000 }, { token: x.accessToken })).status, 202);
+  t.is((await bid(sys, y, a.id, 2000)).status, 202);
+  await bidDrain(sys.workerCtx, { auctionId: a.id, upTo: 0 });
+  const history = await sys.api.get(`/api/v1/auctions/${a.id}/bids`);
+  t.deepEqual(
+    history.body.data.map((h: { bidderId: string; bidderName: string; amount: number; auto: boolean }) => [h.bidderName, h.amount, h.auto]),
+    [
+      [x.name, 2050, true],
+      [y.name, 2000, false],
+      [x.name, 1000, true],
+    ],
+  );
+  const placed = await sys.db('auction_events').where({ auction_id: a.id, type: 'bid.placed' }).orderBy('seq');
+  t.deepEqual(placed.map((e) => e.payload.bidderName), [x.name, y.name, x.name]);
+});
+
 test.serial("a round's one-statement look, lock and read reads its bids again when another transaction changed the auction while it waited for the lock", async (t) => {
   const sys = system();
   const seller = await registerUser(sys, 'seller');
