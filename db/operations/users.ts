@@ -20,6 +20,13 @@ export async function findUserById(db: Knex, id: string): Promise<UserRow | unde
   return db<UserRow>('users').where({ id }).first();
 }
 
+/** Those of `ids` that are no user's. */
+export async function missingUserIds(db: Knex, ids: string[]): Promise<Set<string>> {
+  const found = await db<UserRow>('users').whereIn('id', ids).pluck('id');
+  const present = new Set(found);
+  return new Set(ids.filter((id) => !present.has(id)));
+}
+
 export async function updatePasswordHash(db: Knex, id: string, passwordHash: string): Promise<void> {
   await db<UserRow>('users')
     .where({ id })

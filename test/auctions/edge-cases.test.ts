@@ -11,6 +11,7 @@ import { endEarlyTx, startAuctionTx } from '../../db/operations/lifecycle.js';
 import { auctionStart } from '../../workers/handlers/auction-lifecycle.js';
 import { auctionStream } from '../../queues/streams.js';
 import { publishEvents } from '../../lib/publisher.js';
+import { loadKeys, signAccessToken } from '../../lib/jwt.js';
 
 const system = useSystem(test);
 // The tests that apply bids by hand are serial: a drain takes every queued bid of
@@ -254,4 +255,23 @@ test.serial('a start job run again after its auction started (an earlier run die
   t.false(again.started);
   t.truthy(await queue.getJob(closeId), 'the close is armed, for the auction\'s end');
   await queue.remove(closeId);
+});
+
+test("a valid token of an account that no longer exists gets 401 for its bids, and the bids written with them are recorded", async (t) => {
+  const sys = system();
+  const seller = await registerUser(sys, 'seller');
+  const buyers = await Promise.all(Array.from({ length: 8 }, () => registerUser(sys)));
+  const a = await liveAuction(sys, seller);
+  const ghost = signAccessToken(loadKeys(sys.config), sys.config, { id: randomUUID(), role: 'buyer', name: 'Gone', sid: randomUUID() });
+  for (let round = 0; round < 3; round++) {
+    // Sent together, so the ghost's bid shares the intake's write with the others.
+    const answers = await Promise.all([
+      sys.api.post(`/api/v1/auctions/${a.id}/bid`, { amount: 100_000 }, { token: ghost }),
+      ...buyers.map((b, i) => bid(sys, b, a.id, 1_000 + round * 100 + i)),
+    ]);
+    t.is(answers[0]!.status, 401);
+    t.is(answers[0]!.body.error.code, 'unauthorized');
+    t.deepEqual(answers.slice(1).map((r) => r.status), buyers.map(() => 202));
+  }
+  t.is(Number((await sys.db('bids').where({ auction_id: a.id }).count<{ count: string }[]>('* as count'))[0]!.count), buyers.length * 3);
 });

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { findBidByIdempotencyKey } from '../../../db/operations/auctions.js';
-import { AppError, conflict, notFound } from '../../../lib/errors.js';
+import { AppError, conflict, notFound, unauthorized } from '../../../lib/errors.js';
 import type { AccessClaims } from '../../../lib/jwt.js';
 import type { EdgeDeps } from '../deps.js';
 import { BidIntake } from './bid-intake.js';
@@ -55,6 +55,7 @@ function createBidService(deps: EdgeDeps): BidService {
       const id = randomUUID();
       const outcome = await intake.submit(auctionId, { id, kind, bidderId: caller.id, amount, idempotencyKey: key });
       if (outcome === 'no_auction') throw notFound('auction');
+      if (outcome === 'no_user') throw unauthorized('the account of this token no longer exists');
       if (outcome === 'duplicate') {
         const first = await replay();
         if (!first) throw new AppError('internal', 'idempotent replay lost');
