@@ -62,8 +62,13 @@ export interface AuctionState {
    * late it is applied. Null (or absent) until started.
    */
   startsAt?: number | null;
-  /** The owner ended it early: no bid extends it any more. */
-  hardEnd?: boolean;
+  /**
+   * The owner's early end (epoch ms): it ends then at the latest. Soft close
+   * still extends `endsAt` (bids received before the owner's request but not yet
+   * applied may move a stale end) up to the cap, never past it. Null (or absent):
+   * no cap.
+   */
+  endCap?: number | null;
   softCloseSeconds: number;
   seq: number;
   proxies: Proxy[];
@@ -202,8 +207,9 @@ export function applyBid(state: AuctionState, bid: BidInput, ctx: Context): Appl
     s.bidCount += 1;
     if (!leaders.includes(userId)) leaders.push(userId);
     // Soft close: an accepted bid within the window moves the end to its receipt + window.
-    if (s.softCloseSeconds > 0 && !s.hardEnd && s.endsAt !== null && s.endsAt - bid.receivedAt <= s.softCloseSeconds * 1000) {
+    if (s.softCloseSeconds > 0 && s.endsAt !== null && s.endsAt - bid.receivedAt <= s.softCloseSeconds * 1000) {
       s.endsAt = Math.max(s.endsAt, bid.receivedAt + s.softCloseSeconds * 1000);
+      if (s.endCap != null) s.endsAt = Math.min(s.endsAt, s.endCap);
     }
     s.seq += 1;
     events.push({

@@ -82,6 +82,7 @@ export interface AuctionRow {
   winner_id: string | null;
   ended_at: Date | null;
   hard_end: boolean;
+  end_cap: Date | null;
   created_at: Date;
   updated_at: Date;
 }

@@ -97,7 +97,8 @@ export function toState(row: AuctionRow, proxies: Proxy[]): AuctionState {
     bidCount: row.bid_count,
     endsAt: row.ends_at ? row.ends_at.getTime() : null,
     startsAt: row.status !== 'scheduled' && row.starts_at ? row.starts_at.getTime() : null,
-    hardEnd: row.hard_end,
+    // hard_end without a cap: set by the version before end_cap, whose end was fixed at ends_at.
+    endCap: row.end_cap ? row.end_cap.getTime() : row.hard_end && row.ends_at ? row.ends_at.getTime() : null,
     softCloseSeconds: row.soft_close_seconds,
     seq: num(row.seq),
     proxies,
@@ -348,7 +349,7 @@ export async function loadDrainInputs(trx: Queryable, ids: string[], limit: numb
 const AUCTION_COLUMNS = [
   'id', 'seller_id', 'product_id', 'title', 'status', 'starting_price', 'reserve_price', 'current_price', 'currency', 'bid_increment',
   'leader_id', 'leader_order', 'bid_count', 'duration_seconds', 'starts_at', 'ends_at', 'soft_close_seconds', 'seq', 'published_seq',
-  'winner_id', 'ended_at', 'hard_end', 'created_at', 'updated_at',
+  'winner_id', 'ended_at', 'hard_end', 'end_cap', 'created_at', 'updated_at',
 ] as const satisfies readonly (keyof AuctionRow)[];
 // Fails to compile when AuctionRow gains a column that the list above lacks.
 const _everyAuctionColumn: Exclude<keyof AuctionRow, (typeof AUCTION_COLUMNS)[number]> extends never ? true : never = true;

@@ -50,7 +50,7 @@ export async function cancelAuctionTx(db: Knex, auctionId: string): Promise<Canc
     const row = (await lockAuction(trx, auctionId))!;
     if (row.status !== 'scheduled' && row.status !== 'live') return { outcome: 'not_open', row };
     const now = await dbNow(trx);
-    if (row.status === 'live' && (row.hard_end || (row.ends_at !== null && row.ends_at.getTime() <= now))) return { outcome: 'ending', row };
+    if (row.status === 'live' && (row.end_cap !== null || row.hard_end || (row.ends_at !== null && row.ends_at.getTime() <= now))) return { outcome: 'ending', row };
     if (row.bid_count > 0 || (await hasQueuedBids(trx, auctionId))) return { outcome: 'has_bids', row };
     const seq = Number(row.seq) + 1;
     const frame: AuctionFrame = { type: 'auction.cancelled', auctionId, seq, at: new Date(now).toISOString() };
@@ -63,13 +63,15 @@ export async function cancelAuctionTx(db: Knex, auctionId: string): Promise<Canc
 export type EndOutcome = { outcome: 'ending'; endsAt: number } | { outcome: 'not_found' | 'ended' | 'not_live'; row?: AuctionRow };
 
 /**
- * The owner's early end: fixes `ends_at` at the request's database time (and
- * turns soft close off) under the receipt and auction locks, so every drain from
- * now on judges bids against it; a worker's close then applies the bids received
- * before it and ends the auction.
+ * The owner's early end: caps the end at the request's database time
+ * (`end_cap`, and `ends_at` no later) under the receipt and auction locks, so
+ * every drain from now on judges bids against it; a worker's close then applies
+ * the bids received before it and ends the auction. Soft close still extends a
+ * stale `ends_at` up to the cap: queued bids received in its window before the
+ * request move it, as they would have without the request (see the engine's
+ * endCap). Returns the cap.
  *
- * That time is the database clock's next whole millisecond (not after the end
- * the auction had). Receipt times are judged in whole milliseconds, floored (see
+ * That time is the database clock's next whole millisecond. Receipt times are judged in whole milliseconds, floored (see
  * loadDrainInputs), against `ends_at`: an end at the floor of now rejected as
  * late the bids received earlier in the same millisecond, on a busy auction the
  * last ones, which decide the winner. The commit then waits for that time, so
@@ -81,16 +83,15 @@ export async function endEarlyTx(db: Knex, auctionId: string): Promise<EndOutcom
     const row = (await lockAuction(trx, auctionId))!;
     if (row.status === 'ended') return { outcome: 'ended', row };
     if (row.status !== 'live') return { outcome: 'not_live', row };
-    const [updated] = await trx('auctions')
-      .where({ id: auctionId })
-      .update({
-        ends_at: trx.raw("least(ends_at, date_trunc('milliseconds', clock_timestamp()) + interval '1 millisecond')"),
-        hard_end: true,
-        updated_at: trx.raw('clock_timestamp()'),
-      })
-      .returning('ends_at');
-    const endsAt = (updated.ends_at as Date).getTime();
-    await waitForDbTime(trx, endsAt);
-    return { outcome: 'ending', endsAt };
+    // The cap: the next whole millisecond (an end asked again keeps the first).
+    const { rows } = await trx.raw(
+      `update auctions a set end_cap = c.cap, ends_at = least(a.ends_at, c.cap), hard_end = true, updated_at = clock_timestamp()
+       from (select coalesce(end_cap, date_trunc('milliseconds', clock_timestamp()) + interval '1 millisecond') as cap from auctions where id = ?) c
+       where a.id = ? returning a.end_cap`,
+      [auctionId, auctionId],
+    );
+    const cap = (rows[0].end_cap as Date).getTime();
+    await waitForDbTime(trx, cap);
+    return { outcome: 'ending', endsAt: cap };
   });
 }

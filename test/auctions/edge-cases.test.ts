@@ -275,3 +275,28 @@ test("a valid token of an account that no longer exists gets 401 for its bids, a
   }
   t.is(Number((await sys.db('bids').where({ auction_id: a.id }).count<{ count: string }[]>('* as count'))[0]!.count), buyers.length * 3);
 });
+
+test.serial("an owner's end asked after a stale end: queued bids received before it still extend the end up to it, so a bid after the stale end is on time", async (t) => {
+  const sys = system();
+  const seller = await registerUser(sys, 'seller');
+  const [first, second] = [await registerUser(sys), await registerUser(sys)];
+  const a = await liveAuction(sys, seller, { softCloseSeconds: 30 });
+  // The stored end is 1 s away; a bid in its soft-close window stays queued (no drain).
+  const { rows } = await sys.db.raw("update auctions set ends_at = date_trunc('milliseconds', clock_timestamp()) + interval '1 second' where id = ? returning ends_at", [a.id]);
+  const staleEnd = (rows[0].ends_at as Date).getTime();
+  const b1 = await bid(sys, first, a.id, 1000);
+  await new Promise((r) => setTimeout(r, Math.max(0, staleEnd - Date.now()) + 300));
+  // Received after the stale end, but before the owner's end: on time, since b1 moves the end.
+  const b2 = await bid(sys, second, a.id, 2000);
+  const ended = await endEarlyTx(sys.db, a.id);
+  t.is(ended.outcome, 'ending');
+  const b3 = await bid(sys, first, a.id, 3000);
+  const closed = await closeIfDue(sys.workerCtx, a.id);
+  t.true(closed?.ended);
+  t.is(await status(b1.body.bidId), 'accepted');
+  t.is(await status(b2.body.bidId), 'accepted');
+  t.is(await reason(b3.body.bidId), 'auction_ended');
+  const row = await sys.db('auctions').where({ id: a.id }).first();
+  t.is(row.winner_id, second.id);
+  t.is(row.ends_at.getTime(), ended.outcome === 'ending' ? ended.endsAt : 0, 'ended at the owner\'s end');
+});
