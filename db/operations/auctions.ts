@@ -73,6 +73,18 @@ export async function lockReceipts(trx: Knex.Transaction, auctionId: string): Pr
   return Boolean(await trx('auction_counters').where({ auction_id: auctionId }).forUpdate().first('auction_id'));
 }
 
+/**
+ * Holds the transaction (at most a millisecond) until the database clock has
+ * reached `at`, so that a bid recorded after the commit is received at or after it.
+ */
+export async function waitForDbTime(trx: Knex.Transaction, at: number): Promise<void> {
+  // The difference in exact timestamp arithmetic: only the sub-millisecond rest is a float.
+  await trx.raw("select pg_sleep(greatest(0, extract(epoch from (timestamptz 'epoch' + ?::bigint * interval '1 millisecond' - clock_timestamp()))))", [at]);
+}
+
+/** SQL: the database clock's next whole millisecond (receipt times are judged in whole, floored, milliseconds). */
+export const NEXT_MS = "date_trunc('milliseconds', clock_timestamp()) + interval '1 millisecond'";
+
 export async function dbNow(trx: Knex): Promise<number> {
   const { rows } = await trx.raw('select floor(extract(epoch from clock_timestamp()) * 1000)::bigint as now');
   return Number(rows[0].now);

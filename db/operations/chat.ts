@@ -5,7 +5,7 @@
  */
 import type { Knex } from 'knex';
 import type { AuctionFrame } from '../../auction/frames.js';
-import { insertEvents, lockAuction } from './auctions.js';
+import { insertEvents, lockAuction, lockReceipts, NEXT_MS, waitForDbTime } from './auctions.js';
 
 export interface ChatRow {
   id: string;
@@ -95,26 +95,47 @@ export async function chatHistory(db: Knex, auctionId: string, limit: number, be
   }));
 }
 
+/*
+ * A ban's start and end are judged against bids' receipt times, so each is set
+ * as the owner's end is (endEarlyTx): under the auction's receipt lock (a bid
+ * recorded meanwhile waits, and is never seen by a drain without the change),
+ * at the database clock's next whole millisecond, committed once the clock has
+ * reached it. So a bid recorded before the change is judged by the bans before
+ * it, even in the same millisecond, and one recorded after it by the change.
+ */
+
 /**
  * Bans `userId` from the auction's chat and bids from now, for `durationSeconds`
  * or until lifted. A ban in force is extended or shortened (its period keeps its
  * start); after one has ended, a new period starts now.
  */
 export async function upsertBan(db: Knex, auctionId: string, userId: string, durationSeconds: number | null, by: string): Promise<Date | null> {
-  const expires = durationSeconds === null ? null : db.raw('clock_timestamp() + make_interval(secs => ?)', [durationSeconds]);
-  const [row] = await db('auction_bans')
-    .insert({ auction_id: auctionId, user_id: userId, starts_at: db.raw('clock_timestamp()'), expires_at: expires, created_by: by })
-    .onConflict(['auction_id', 'user_id'])
-    .merge({
-      starts_at: db.raw(`case when ${inForce()} then auction_bans.starts_at else excluded.starts_at end`),
-      expires_at: db.raw('excluded.expires_at'),
-      created_by: db.raw('excluded.created_by'),
-    })
-    .returning('expires_at');
-  return (row.expires_at as Date | null) ?? null;
+  return db.transaction(async (trx) => {
+    await lockReceipts(trx, auctionId);
+    const expires = durationSeconds === null ? null : trx.raw(`${NEXT_MS} + make_interval(secs => ?)`, [durationSeconds]);
+    const [row] = await trx('auction_bans')
+      .insert({ auction_id: auctionId, user_id: userId, starts_at: trx.raw(NEXT_MS), expires_at: expires, created_by: by })
+      .onConflict(['auction_id', 'user_id'])
+      .merge({
+        starts_at: trx.raw(`case when ${inForce()} then auction_bans.starts_at else excluded.starts_at end`),
+        expires_at: trx.raw('excluded.expires_at'),
+        created_by: trx.raw('excluded.created_by'),
+      })
+      .returning(['starts_at', 'expires_at']);
+    await waitForDbTime(trx, (row.starts_at as Date).getTime());
+    return (row.expires_at as Date | null) ?? null;
+  });
 }
 
 /** Lifts the ban in force, if any: its period ends now (kept, for bids received during it and applied later). */
 export async function deleteBan(db: Knex, auctionId: string, userId: string): Promise<void> {
-  await db('auction_bans').where({ auction_id: auctionId, user_id: userId }).whereRaw(inForce()).update({ expires_at: db.raw('clock_timestamp()') });
+  await db.transaction(async (trx) => {
+    await lockReceipts(trx, auctionId);
+    const [row] = await trx('auction_bans')
+      .where({ auction_id: auctionId, user_id: userId })
+      .whereRaw(inForce())
+      .update({ expires_at: trx.raw(NEXT_MS) })
+      .returning('expires_at');
+    if (row) await waitForDbTime(trx, (row.expires_at as Date).getTime());
+  });
 }

@@ -7,17 +7,9 @@
 import type { Knex } from 'knex';
 import { startAuction } from '../../auction/engine.js';
 import { publicFrame, type AuctionFrame } from '../../auction/frames.js';
-import { dbNow, hasQueuedBids, insertEvents, lockAuction, lockReceipts, saveState, toState } from './auctions.js';
+import { dbNow, hasQueuedBids, insertEvents, lockAuction, lockReceipts, NEXT_MS, saveState, toState, waitForDbTime } from './auctions.js';
 import type { AuctionRow } from '../tables.js';
 
-/**
- * Holds the transaction (at most a millisecond) until the database clock has
- * reached `at`, so that a bid recorded after the commit is received at or after it.
- */
-async function waitForDbTime(trx: Knex.Transaction, at: number): Promise<void> {
-  // The difference in exact timestamp arithmetic: only the sub-millisecond rest is a float.
-  await trx.raw("select pg_sleep(greatest(0, extract(epoch from (timestamptz 'epoch' + ?::bigint * interval '1 millisecond' - clock_timestamp()))))", [at]);
-}
 
 export type StartOutcome = { outcome: 'started'; row: AuctionRow; frame: AuctionFrame } | { outcome: 'not_found' | 'not_scheduled' | 'not_due'; row?: AuctionRow };
 
@@ -86,7 +78,7 @@ export async function endEarlyTx(db: Knex, auctionId: string): Promise<EndOutcom
     // The cap: the next whole millisecond (an end asked again keeps the first).
     const { rows } = await trx.raw(
       `update auctions a set end_cap = c.cap, ends_at = least(a.ends_at, c.cap), hard_end = true, updated_at = clock_timestamp()
-       from (select coalesce(end_cap, date_trunc('milliseconds', clock_timestamp()) + interval '1 millisecond') as cap from auctions where id = ?) c
+       from (select coalesce(end_cap, ${NEXT_MS}) as cap from auctions where id = ?) c
        where a.id = ? returning a.end_cap`,
       [auctionId, auctionId],
     );

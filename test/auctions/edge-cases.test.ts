@@ -8,6 +8,7 @@ import { registerUser, useSystem } from '../helpers/system.js';
 import { bid, liveAuction, makeAuction } from '../helpers/auctions.js';
 import { applyQueued, bidDrain, closeIfDue, publishOutbox } from '../../workers/handlers/bid-drain.js';
 import { endEarlyTx, startAuctionTx } from '../../db/operations/lifecycle.js';
+import { deleteBan, upsertBan } from '../../db/operations/chat.js';
 import { auctionStart } from '../../workers/handlers/auction-lifecycle.js';
 import { auctionStream } from '../../queues/streams.js';
 import { publishEvents } from '../../lib/publisher.js';
@@ -130,6 +131,37 @@ test.serial('a bid is judged by the bans in force when it was received, whenever
   await drain();
   t.is(await status(after.body.bidId), 'accepted');
   t.is(await reason(again.body.bidId), 'banned');
+});
+
+test.serial('a bid recorded while a ban or its lift is being committed is judged by it: it waits for the commit, and no drain sees it without the change', async (t) => {
+  const sys = system();
+  const seller = await registerUser(sys, 'seller');
+  const [u, other] = [await registerUser(sys), await registerUser(sys)];
+  const a = await liveAuction(sys, seller);
+  const drain = () => bidDrain(sys.workerCtx, { auctionId: a.id, upTo: 0 });
+  const pause = () => new Promise((r) => setTimeout(r, 300));
+  // A ban, held uncommitted while u bids and a drain runs.
+  const banning = await sys.db.transaction();
+  await upsertBan(banning, a.id, u.id, null, seller.id);
+  const during = bid(sys, u, a.id, 1000);
+  await pause();
+  await drain();
+  await banning.commit();
+  const banned = await during;
+  t.is(banned.status, 202);
+  await drain();
+  t.is(await reason(banned.body.bidId), 'banned');
+  // A lift, held uncommitted likewise: the bid after it is not banned.
+  await bid(sys, other, a.id, 1500);
+  const lifting = await sys.db.transaction();
+  await deleteBan(lifting, a.id, u.id);
+  const after = bid(sys, u, a.id, 2000);
+  await pause();
+  await drain();
+  await lifting.commit();
+  const allowed = await after;
+  await drain();
+  t.is(await status(allowed.body.bidId), 'accepted');
 });
 
 test.serial('events committed out of publishing order still reach the stream in seq order', async (t) => {
