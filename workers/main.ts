@@ -50,7 +50,13 @@ try {
       };
       if (req.url === '/healthz') return send(200, '{"status":"ok"}');
       if (req.url === '/metrics') {
-        void metrics.registry.metrics().then((text) => send(200, text, metrics.registry.contentType));
+        void metrics.registry.metrics().then(
+          (text) => send(200, text, metrics.registry.contentType),
+          (err: unknown) => {
+            logger.warn({ err: (err as Error).message }, 'metrics not collected');
+            send(500, '{"error":{"code":"internal","message":"metrics not collected"}}');
+          },
+        );
         return;
       }
       if (req.url === '/readyz') {
@@ -69,6 +75,8 @@ try {
       listening.once('error', reject);
       listening.listen(port, config.host, () => {
         listening.off('error', reject);
+        // Later errors (an accept failing: EMFILE) are logged; they must not end the process.
+        listening.on('error', (err) => logger.warn({ err: err.message }, 'worker http server error'));
         resolve();
       });
     });

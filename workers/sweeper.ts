@@ -37,6 +37,8 @@ async function overdueTimers(ctx: WorkerContext, timer: keyof typeof TIMERS, sta
 
 export async function sweepOnce(ctx: WorkerContext, staleMs = 2_000): Promise<SweepReport> {
   const stale = staleMs / 1000;
+  // First: a wiped Redis forgot it, and a later step failing must not hold it back.
+  await ctx.producer.limitBidPartitions();
   // Per partition, the first queued bid (index order) that has waited too long:
   // one drain per partition is all a backlog needs (a drain takes its whole
   // partition), and a probe per partition costs the same whatever the backlog.
@@ -61,7 +63,6 @@ export async function sweepOnce(ctx: WorkerContext, staleMs = 2_000): Promise<Sw
   const due = await overdueTimers(ctx, 'start', stale);
   for (const r of due) await ctx.producer.enqueue('auction.start', { auctionId: r.id, at: r.at, retry: Date.now() });
   const published = await publishBacklog(ctx.db, ctx.redis, ctx.config, staleMs);
-  await ctx.producer.limitBidPartitions();
   return { drains: stuck.length, closes: overdue.length, starts: due.length, published: published.auctionEvents + published.userEvents };
 }
 
