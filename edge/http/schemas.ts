@@ -13,12 +13,25 @@ export const password = () => Joi.string().min(8).max(128);
 // Printable text without control characters.
 export const text = (max: number) => Joi.string().min(1).max(max).pattern(/^[^\p{Cc}]+$/u, 'no control characters');
 /**
- * An ISO-8601 date with a four-digit year. Joi's isoDate() also takes the
- * expanded, signed years (`+010000-01-01T…`): past JavaScript's last date they
- * made an auction's end an Invalid Date, and Postgres reads the sign as a time
- * zone; either way a 500. Year 0000 is refused too: Postgres has no year 0.
+ * An ISO-8601 UTC timestamp (API.md): a date and time with a four-digit year
+ * and a zone (`Z` or an offset), naming a day the calendar has. Joi's isoDate()
+ * alone also takes:
+ * - expanded, signed years (`+010000-01-01T…`): past JavaScript's last date they
+ *   made an auction's end an Invalid Date, and Postgres reads the sign as a time
+ *   zone; either way a 500. Year 0000 too: Postgres has none;
+ * - no zone (`2999-01-01T10:00`), read in the server's own time zone;
+ * - days the month lacks (`2999-02-30`), silently moved to the next month.
  */
-export const isoDate = () => Joi.string().isoDate().pattern(/^(?!0000)\d{4}-/, 'four-digit year from 0001');
+export const isoDate = () =>
+  Joi.string()
+    .isoDate()
+    .pattern(/^(?!0000)\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/i, 'date and time with a four-digit year from 0001 and a zone')
+    .custom((value: string, helpers) => {
+      const [y, m, d] = value.slice(0, 10).split('-').map(Number) as [number, number, number];
+      const day = new Date(Date.UTC(2000, m - 1, d));
+      day.setUTCFullYear(y);
+      return day.getUTCMonth() === m - 1 && day.getUTCDate() === d ? value : helpers.message({ custom: 'is not a day of the calendar' });
+    });
 
 export const userSchema = Joi.object({
   id: uuid(),

@@ -69,6 +69,11 @@ test('bad auction input is a 400', async (t) => {
     // Expanded years: the last date JavaScript holds (its end would be past it), and beyond.
     { ...good, startsAt: '+275760-09-13T00:00:00.000Z' },
     { ...good, startsAt: '+010000-01-01T00:00:00.000Z' },
+    // A day the month lacks; no zone; only a date; past the scheduling horizon.
+    { ...good, startsAt: '2999-02-30T00:00:00Z' },
+    { ...good, startsAt: '2999-01-01T10:00' },
+    { ...good, startsAt: '2999-01-01' },
+    { ...good, startsAt: new Date(Date.now() + 367 * 86_400_000).toISOString() },
     { ...good, sellerId: seller.id },
   ]) {
     const res = await sys.api.post(A, body, { token: seller.accessToken });

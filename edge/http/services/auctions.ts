@@ -67,6 +67,13 @@ async function armClose(deps: EdgeDeps, row: AuctionRow): Promise<void> {
   }
 }
 
+/**
+ * How far ahead an auction may be scheduled: a year. Its timers are BullMQ
+ * delayed jobs, whose order (a score of the due time in ms times 4096) is exact
+ * only up to 2^53, around the year 2039; and a show is not planned further.
+ */
+const START_HORIZON_MS = 366 * 86_400_000;
+
 export async function createAuction(deps: EdgeDeps, caller: AccessClaims, input: CreateAuctionInput) {
   if (input.reservePrice !== undefined && input.reservePrice < input.startingPrice) {
     throw new AppError('validation_failed', 'reservePrice is below startingPrice', [{ path: 'body.reservePrice', message: 'must be >= startingPrice' }]);
@@ -81,6 +88,9 @@ export async function createAuction(deps: EdgeDeps, caller: AccessClaims, input:
       startsAt = new Date(input.startsAt);
       if (startsAt.getTime() <= (await dbNow(trx))) {
         throw new AppError('validation_failed', 'startsAt must be in the future', [{ path: 'body.startsAt', message: 'is in the past' }]);
+      }
+      if (startsAt.getTime() > (await dbNow(trx)) + START_HORIZON_MS) {
+        throw new AppError('validation_failed', 'startsAt must be within a year', [{ path: 'body.startsAt', message: 'is more than a year ahead' }]);
       }
     }
     const open = await trx('auctions').where({ product_id: input.productId }).whereIn('status', ['scheduled', 'live']).first('id');
