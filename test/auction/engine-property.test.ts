@@ -401,6 +401,10 @@ function checkInvariants(setup: Setup, inputs: BidInput[], manualOnly: boolean):
     if (e.bidderName !== nameOf(e.bidderId)) fail(`bid ${e.bidId} by ${e.bidderId} named ${e.bidderName}`);
   }
   if (new Set(events.map((e) => (e.type === 'bid.placed' ? e.bidId : `ext-${e.seq}`))).size !== events.length) fail('duplicate bidId');
+  // From the accepted requests and the notices sent (not the engine's state): each
+  // user's proxy max, and the max each was last told was exhausted.
+  const proxyMax = new Map<string, number>();
+  const told = new Map<string, number>();
   results.forEach((r, i) => {
     const q = inputs[i]!;
     const prev = states[i]!;
@@ -466,6 +470,14 @@ function checkInvariants(setup: Setup, inputs: BidInput[], manualOnly: boolean):
       if (!proxy || proxy.maxAmount !== p.maxAmount || p.userId === s.leaderId) fail(`bad autobid.exhausted ${JSON.stringify(p)}`);
       const was = prev.proxies.find((x) => x.userId === p.userId);
       if (was?.exhausted && was.maxAmount === p.maxAmount) fail(`autobid.exhausted repeated for ${p.userId} at ${i}`);
+      told.set(p.userId, p.maxAmount);
+    }
+    // And it is sent: every proxy left behind by its max (not leading, max below
+    // minNextBid) has been told, for that max.
+    if (q.kind === 'autobid') proxyMax.set(q.bidderId, q.amount);
+    const minNext = s.leaderId === null ? setup.startingPrice : s.currentPrice + refIncrement(s.currentPrice, setup.bidIncrement);
+    for (const [user, max] of proxyMax) {
+      if (user !== s.leaderId && max < minNext && told.get(user) !== max) fail(`${user}'s max ${max} is behind (minNextBid ${minNext}) and autobid.exhausted was not sent, at ${i}`);
     }
   });
 }
