@@ -513,6 +513,19 @@ test('determinism: replaying the same inputs gives identical outputs', (t) => {
         if (JSON.stringify(r) !== JSON.stringify(once.results[i])) throw new Error(`resume at ${cut} differs at ${i}\n${describe(setup, inputs)}`);
         state = r.state;
       }
+      // And from the state as a worker reloads it, at every point: proxies in the
+      // order placed (placed_order), names only of proxy owners and of the bids to apply.
+      const same = (x: ApplyResult) => JSON.stringify({ ...x, state: { ...x.state, proxies: [...x.state.proxies].sort((a, b) => a.placedOrder - b.placedOrder) } });
+      for (let from = 1; from < inputs.length; from++) {
+        state = structuredClone(once.states[from]!);
+        state.proxies.sort((a, b) => a.placedOrder - b.placedOrder);
+        const names = new Map([...state.proxies.map((p) => p.userId), ...inputs.slice(from).map((q) => q.bidderId)].map((u) => [u, nameOf(u)]));
+        for (let i = from; i < inputs.length; i++) {
+          const r = applyBid(state, inputs[i]!, { banned: CTX.banned, names });
+          if (same(r) !== same(once.results[i]!)) throw new Error(`resume from the stored state at ${from} differs at ${i}\n${describe(setup, inputs)}`);
+          state = r.state;
+        }
+      }
     }),
     { numRuns: RUNS / 2 },
   );
