@@ -9,8 +9,12 @@ import { bidQueueFor, type QueueName } from './names.js';
 export type NotificationKind = 'welcome' | 'password_changed';
 
 export interface JobPayloads {
-  /** Deliver a notification to a user: stored in Postgres, pushed to the user's event stream. */
-  'notification.send': { notificationId: string; userId: string; kind: NotificationKind };
+  /**
+   * Deliver a notification to a user: push its stored event batch (`batchId`,
+   * stored by the edge with the change it tells of) to the user's event stream;
+   * without `batchId`, store it first.
+   */
+  'notification.send': { notificationId: string; userId: string; kind: NotificationKind; batchId?: string };
   /**
    * Apply the auction's queued bids, in receipt order, in one transaction. `upTo`
    * is the highest receipt number the producer recorded (it names the job); the
@@ -41,7 +45,7 @@ const ms = Joi.number().integer().min(0).required();
 
 /** Payload schemas: a payload that fails them is malformed (UnrecoverableError). */
 export const JOB_SCHEMAS: { [N in JobName]: Joi.ObjectSchema<JobPayloads[N]> } = {
-  'notification.send': Joi.object({ notificationId: uuid, userId: uuid, kind: Joi.string().valid('welcome', 'password_changed').required() }),
+  'notification.send': Joi.object({ notificationId: uuid, userId: uuid, kind: Joi.string().valid('welcome', 'password_changed').required(), batchId: Joi.string().pattern(/^[1-9][0-9]{0,18}$/) }),
   'bid.drain': Joi.object({ auctionId: uuid, upTo: Joi.number().integer().min(0).required(), retry: Joi.number().integer() }),
   'auction.start': Joi.object({ auctionId: uuid, at: ms, retry: Joi.number().integer() }),
   'auction.close': Joi.object({ auctionId: uuid, at: ms, retry: Joi.number().integer() }),

@@ -1,4 +1,33 @@
 import type { Knex } from 'knex';
+import type { NotificationKind } from '../../queues/jobs.js';
+import { insertUserEventBatch, type UserEvent } from './auctions.js';
+
+const TEXT: Record<NotificationKind, string> = {
+  welcome: 'Welcome to Blytz.live!',
+  password_changed: 'Your password was changed. If this was not you, reset it now.',
+};
+
+/**
+ * Stores a notification and its private `notification` event, as a batch of the
+ * outbox (user_event_batches), once: returns the batch's id, or null when `id`
+ * was stored already. Called in the transaction of the change it tells of, so
+ * the change is never committed without it; the batch is then pushed by the
+ * notification job, or, if that job is lost (enqueue refused, Redis wiped), by
+ * the sweeper.
+ */
+export async function storeNotification(trx: Knex, n: { id: string; userId: string; kind: NotificationKind }): Promise<string | null> {
+  const text = TEXT[n.kind];
+  if (!(await insertNotificationOnce(trx, { id: n.id, userId: n.userId, kind: n.kind, payload: { text } }))) return null;
+  return insertUserEventBatch(trx, [{ userId: n.userId, frame: { type: 'notification', id: n.id, kind: n.kind, text } }]);
+}
+
+/** The events of batch `id` while it is not yet published (null once it is, or when there is none). */
+export async function unpublishedBatch(db: Knex, id: string): Promise<UserEvent[] | null> {
+  const row = await db('user_event_batches').where({ id }).whereNull('published_at').first('events');
+  if (!row) return null;
+  const events = (typeof row.events === 'string' ? JSON.parse(row.events) : row.events) as { userId: string; event: UserEvent['frame'] }[];
+  return events.map((e) => ({ userId: e.userId, frame: e.event }));
+}
 
 /** Inserts a notification once; returns false when `id` was already delivered. */
 export async function insertNotificationOnce(

@@ -101,6 +101,29 @@ test('a notification whose push failed after it was stored is pushed by the swee
   down.disconnect();
 });
 
+test.serial('a notification is stored with the change it tells of: its job never enqueued, the sweep still pushes it', async (t) => {
+  const sys = system();
+  const u = await registerUser(sys);
+  const producer = sys.edge.deps.producer;
+  const enqueue = producer.enqueue;
+  producer.enqueue = (async () => {
+    throw new Error('Redis refused');
+  }) as typeof enqueue;
+  let res;
+  try {
+    res = await sys.api.post('/api/v1/auth/change-password', { currentPassword: u.password, newPassword: 'another password' }, { token: u.accessToken });
+  } finally {
+    producer.enqueue = enqueue;
+  }
+  t.is(res.status, 204);
+  const row = await sys.db('notifications').where({ user_id: u.id, kind: 'password_changed' }).first();
+  t.truthy(row, 'stored with the password change, before any job');
+  const stream = userEventsStream(sys.config.redis.prefix);
+  await publishBacklog(sys.db, sys.redis, sys.config, 0);
+  const entries = await sys.redis.xrange(stream, '-', '+');
+  t.is(entries.filter(([, f]) => f.some((x) => x.includes(row.id))).length, 1, 'pushed once, by the sweep');
+});
+
 test('the producer refuses malformed payloads; the worker fails them without retrying', async (t) => {
   const sys = system();
   await t.throwsAsync(sys.edge.deps.producer.enqueue('notification.send', { notificationId: 'nope', userId: randomUUID(), kind: 'welcome' }));

@@ -20,6 +20,8 @@ import {
   revokeFamily,
   revokeOtherFamilies,
 } from '../../../db/operations/refresh-tokens.js';
+import { storeNotification } from '../../../db/operations/notifications.js';
+import type { JobPayloads } from '../../../queues/jobs.js';
 import type { EdgeDeps } from '../deps.js';
 import type { Config } from '../../../lib/env.js';
 
@@ -65,12 +67,21 @@ async function startSession(deps: EdgeDeps, trx: Knex, user: UserRow, familyId: 
   return { accessToken, refreshToken, expiresIn: deps.config.jwt.accessTtlSeconds };
 }
 
-async function notify(deps: EdgeDeps, userId: string, kind: 'welcome' | 'password_changed'): Promise<void> {
+type Notice = JobPayloads['notification.send'];
+
+/** Stores a notification in the transaction of the change it tells of (see storeNotification); push it with notify() after the commit. */
+async function storeNotice(trx: Knex, userId: string, kind: Notice['kind']): Promise<Notice> {
+  const notificationId = randomUUID();
+  const batchId = await storeNotification(trx, { id: notificationId, userId, kind });
+  return { notificationId, userId, kind, ...(batchId ? { batchId } : {}) };
+}
+
+async function notify(deps: EdgeDeps, notice: Notice): Promise<void> {
   try {
-    await deps.producer.enqueue('notification.send', { notificationId: randomUUID(), userId, kind });
+    await deps.producer.enqueue('notification.send', notice);
   } catch (err) {
-    // The account change is committed; a lost courtesy notification must not undo it.
-    deps.logger.warn({ err, userId, kind }, 'notification not enqueued');
+    // Stored with the change; the sweeper pushes it.
+    deps.logger.warn({ err, userId: notice.userId, kind: notice.kind }, 'notification not enqueued; the sweeper will push it');
   }
 }
 
@@ -80,9 +91,9 @@ export async function register(deps: EdgeDeps, input: { email: string; password:
     const existing = await findUserByEmail(trx, input.email);
     if (existing) throw conflict('an account with this email already exists');
     const user = await insertUser(trx, { email: input.email, name: input.name, role: input.role, passwordHash });
-    return { user, session: await startSession(deps, trx, user) };
+    return { user, session: await startSession(deps, trx, user), notice: await storeNotice(trx, user.id, 'welcome') };
   });
-  await notify(deps, result.user.id, 'welcome');
+  await notify(deps, result.notice);
   return { user: toPublicUser(result.user), ...result.session };
 }
 
@@ -170,11 +181,12 @@ export async function changePassword(
     throw new AppError('validation_failed', 'current password is wrong', [{ path: 'body.currentPassword', message: 'does not match' }]);
   }
   const hash = await hashPassword(deps.config, input.newPassword);
-  await deps.db.transaction(async (trx) => {
+  const notice = await deps.db.transaction(async (trx) => {
     await updatePasswordHash(trx, user.id, hash);
     await revokeOtherFamilies(trx, user.id, caller.sid, 'password_changed');
+    return storeNotice(trx, user.id, 'password_changed');
   });
-  await notify(deps, user.id, 'password_changed');
+  await notify(deps, notice);
 }
 
 export async function profile(deps: EdgeDeps, userId: string) {
