@@ -76,15 +76,16 @@ export async function verdict(sys: System, user: TestUser, bidId: string, ms = 1
 
 /**
  * The stored private events of `userIds` (from their batches, in order), each as
- * `{batchId, userId, type, payload, publishedAt}`; only those of `type` if given.
+ * `{batchId, userId, type, payload, publishedAt}`; only those of `type` if given,
+ * else the auction events (not the account notifications registering stores).
  */
 export async function storedUserEvents(db: Knex, userIds: string[], type?: string) {
   const { rows } = await db.raw(
     `select b.id as batch_id, e->>'userId' as user_id, e->'event'->>'type' as type, e->'event' as payload, b.published_at
      from user_event_batches b cross join lateral json_array_elements(b.events) with ordinality as x(e, ord)
-     where e->>'userId' = any(?::text[]) and (?::text is null or e->'event'->>'type' = ?)
+     where e->>'userId' = any(?::text[]) and coalesce(e->'event'->>'type' = ?, e->'event'->>'type' <> 'notification')
      order by b.id, x.ord`,
-    [userIds, type ?? null, type ?? null] as unknown as Knex.RawBinding[],
+    [userIds, type ?? null] as unknown as Knex.RawBinding[],
   );
   return (rows as { batch_id: string; user_id: string; type: string; payload: Record<string, unknown>; published_at: Date | null }[]).map((r) => ({
     batchId: String(r.batch_id),
