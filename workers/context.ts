@@ -15,4 +15,6 @@ export interface WorkerContext {
   /** For jobs that schedule other jobs (timers). */
   producer: Producer;
   metrics?: WorkerMetrics;
+  /** Aborted when the process is stopping: long jobs (drains) stop between steps and hand over. */
+  stopping?: AbortSignal;
 }

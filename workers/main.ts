@@ -41,7 +41,8 @@ try {
   const producer = new Producer(redis, config.redis.prefix);
   await producer.limitBidPartitions();
   const metrics = createWorkerMetrics();
-  const ctx = { config, logger, db, redis, producer, metrics };
+  const stopping = new AbortController();
+  const ctx = { config, logger, db, redis, producer, metrics, stopping: stopping.signal };
   let server: http.Server | undefined;
   if (port !== null) {
     server = http.createServer((req, res) => {
@@ -85,6 +86,8 @@ try {
   const sweeper = startSweeper(ctx);
   // Signals are handled before the log line says the role is up.
   installShutdown(logger, config.shutdownGraceMs, [
+    // Drains in flight stop after their current round (and hand over), so closing the workers does not wait for up to MAX_ROUNDS rounds.
+    { name: 'drains', run: () => stopping.abort() },
     { name: 'http', run: () => new Promise<void>((r) => (server ? server.close(() => r()) : r())) },
     { name: 'sweeper', run: sweeper.stop },
     // Worker.close waits for the jobs in flight to finish, then releases its connection.

@@ -10,7 +10,7 @@ import type { Knex } from 'knex';
 import { registerUser, useSystem } from '../helpers/system.js';
 import { bid, insertLiveAuctions, liveAuction, storedUserEvents, waitFor } from '../helpers/auctions.js';
 import { applyQueuedMany, bidDrain, drainTuning, settleDrains } from '../../workers/handlers/bid-drain.js';
-import { BID_PARTITIONS, bidPartition } from '../../queues/names.js';
+import { BID_PARTITIONS, bidPartition, bidQueueFor } from '../../queues/names.js';
 import { lockQueuedAuctions, recordBids, type IntakeItem } from '../../db/operations/auctions.js';
 
 // Serial: both tests drive the one in-process worker context (and so its merged rounds).
@@ -217,6 +217,27 @@ test.serial("a proxy placed in a round bids under its owner's name later in the 
   );
   const placed = await sys.db('auction_events').where({ auction_id: a.id, type: 'bid.placed' }).orderBy('seq');
   t.deepEqual(placed.map((e) => e.payload.bidderName), [x.name, y.name, x.name]);
+});
+
+test.serial('a drain of a stopping process stops after its round and hands the rest over to a new job', async (t) => {
+  const sys = system();
+  const seller = await registerUser(sys, 'seller');
+  const users = [await registerUser(sys), await registerUser(sys)];
+  const [deep] = await insertLiveAuctions(sys.db, seller.id, 1);
+  // More than one round reads (2,000).
+  await recordBids(sys.db, [{ auctionId: deep!, items: Array.from({ length: 2_500 }, (_, j) => intakeItem(users[j % 2]!.id, 10_000 * (j + 1))) }]);
+  const queue = sys.producer.queues.get(bidQueueFor(deep!))!;
+  const before = new Set((await queue.getJobs(['waiting', 'delayed', 'prioritized'])).map((j) => j.id));
+  const stopping = new AbortController();
+  stopping.abort();
+  const { applied } = await bidDrain({ ...sys.workerCtx, stopping: stopping.signal }, { auctionId: deep!, upTo: 0 });
+  t.is(applied, 2_000, 'one round, not the whole queue');
+  const queued = await sys.db('bids').where({ auction_id: deep, status: 'queued' }).count<{ count: string }[]>('* as count');
+  t.is(Number(queued[0]!.count), 500);
+  const handed = (await queue.getJobs(['waiting', 'delayed', 'prioritized'])).filter((j) => !before.has(j.id) && j.data.auctionId === deep);
+  t.is(handed.length, 1, 'a new drain job for the rest');
+  await bidDrain(sys.workerCtx, handed[0]!.data);
+  t.is(Number((await sys.db('bids').where({ auction_id: deep, status: 'queued' }).count<{ count: string }[]>('* as count'))[0]!.count), 0);
 });
 
 test.serial("a round's one-statement look, lock and read reads its bids again when another transaction changed the auction while it waited for the lock", async (t) => {

@@ -561,6 +561,14 @@ export async function bidDrain(ctx: WorkerContext, data: JobPayloads['bid.drain'
     published = share.published;
     if (share.applied === null) break;
     total += share.applied;
+    if (ctx.stopping?.aborted) {
+      // The process is stopping: hand over between rounds to a fresh job (another
+      // process takes it; failing that, the sweeper finds the bids still queued).
+      await ctx.producer.enqueue('bid.drain', { ...data, retry: Date.now() }).catch((err: unknown) => {
+        ctx.logger.warn({ err: (err as Error).message }, 'drain not handed over at shutdown; the sweeper will pick the bids up');
+      });
+      break;
+    }
     if (round === MAX_ROUNDS - 1) {
       // Still busy after the last round: hand over to a fresh job (other partitions get a turn).
       await ctx.producer.enqueue('bid.drain', { ...data, retry: Date.now() });
