@@ -13,7 +13,27 @@ export async function insertRefreshToken(
   });
 }
 
-/** Locks the token's row for the rest of `trx` (concurrent rotations serialize). */
+/**
+ * Serializes a user's session changes (refresh, logout, reuse revocation,
+ * password change, login), for the rest of `trx`: taken first, before any
+ * token's row lock, everywhere. Without it, a revocation (an UPDATE over the
+ * user's or the family's tokens) that waited for a refresh in flight saw the
+ * token it had rotated but not the new one the refresh inserted, which stayed
+ * valid: a thief refreshing in a loop survived reuse detection, logout and the
+ * victim's password change. An advisory lock, not the users row: a row lock
+ * would also stop that user's bids (their foreign-key checks) meanwhile.
+ */
+export async function lockUserSessions(trx: Knex.Transaction, userId: string): Promise<void> {
+  await trx.raw("select pg_advisory_xact_lock(hashtextextended('sessions:' || ?::text, 0))", [userId]);
+}
+
+/** The user a refresh token belongs to, read without a lock (to take lockUserSessions first). */
+export async function refreshTokenOwner(db: Knex, tokenHash: string): Promise<string | undefined> {
+  const row = await db<RefreshTokenRow>('refresh_tokens').where({ token_hash: tokenHash }).first('user_id');
+  return row?.user_id;
+}
+
+/** Locks the token's row for the rest of `trx` (concurrent rotations serialize); take lockUserSessions first. */
 export async function lockRefreshToken(trx: Knex.Transaction, tokenHash: string): Promise<(RefreshTokenRow & { expired: boolean }) | undefined> {
   return trx<RefreshTokenRow>('refresh_tokens')
     .select('*', trx.raw('expires_at <= clock_timestamp() as expired'))

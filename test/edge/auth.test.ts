@@ -1,5 +1,6 @@
 import test from 'ava';
-import { createPublicKey } from 'node:crypto';
+import { createHash, createPublicKey, randomBytes } from 'node:crypto';
+import { insertRefreshToken, lockRefreshToken, lockUserSessions, markRefreshTokenUsed } from '../../db/operations/refresh-tokens.js';
 import jwt from 'jsonwebtoken';
 import { registerUser, useSystem } from '../helpers/system.js';
 
@@ -182,4 +183,67 @@ test('passwords are stored as argon2id hashes', async (t) => {
   const row = await sys.db('users').where({ id: u.id }).first();
   t.regex(row.password_hash, /^\$argon2id\$/);
   t.false(row.password_hash.includes(u.password));
+});
+
+/**
+ * A refresh of `token` held open just before its commit, as the service runs it
+ * (the user's session lock, the token's row lock, marked used, the next token
+ * inserted); returns the next token and the commit.
+ */
+async function refreshInFlight(sys: ReturnType<typeof system>, userId: string, token: string) {
+  const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+  const next = randomBytes(32).toString('base64url');
+  const trx = await sys.db.transaction();
+  await lockUserSessions(trx, userId);
+  const row = (await lockRefreshToken(trx, sha(token)))!;
+  await markRefreshTokenUsed(trx, row.id);
+  await insertRefreshToken(trx, { userId, familyId: row.family_id, tokenHash: sha(next), ttlSeconds: 3600 });
+  return { next, commit: () => trx.commit() };
+}
+
+const settledWithin = async (p: Promise<unknown>, ms: number) => Promise.race([p.then(() => true), new Promise((r) => setTimeout(() => r(false), ms))]);
+
+test('a revocation (password change, logout, reuse) that waits for a refresh in flight also revokes the token that refresh issues', async (t) => {
+  const sys = system();
+  const revocations: [string, (u: Awaited<ReturnType<typeof registerUser>>, thief: string) => Promise<{ status: number }>][] = [
+    ['change-password', (u) => sys.api.post(`${A}/change-password`, { currentPassword: u.password, newPassword: 'brand new password' }, { token: u.accessToken })],
+    ['logout', (u, thief) => sys.api.post(`${A}/logout`, { refreshToken: thief }, { token: u.accessToken })],
+    ['reuse', (_, thief) => sys.api.post(`${A}/refresh`, { refreshToken: thief })],
+  ];
+  for (const [name, revoke] of revocations) {
+    const u = await registerUser(sys);
+    // The thief's session (another family), rotated once: its first token is now used.
+    const stolen = (await sys.api.post(`${A}/login`, { email: u.email, password: u.password })).body.refreshToken as string;
+    const current = (await sys.api.post(`${A}/refresh`, { refreshToken: stolen })).body.refreshToken as string;
+    const flight = await refreshInFlight(sys, u.id, current);
+    const answer = revoke(u, name === 'change-password' ? current : stolen);
+    t.false(await settledWithin(answer, 300), `${name} waits for the refresh in flight`);
+    await flight.commit();
+    t.true([204, 401].includes((await answer).status), name);
+    t.is((await sys.api.post(`${A}/refresh`, { refreshToken: flight.next })).status, 401, `${name}: the token the refresh issued is revoked too`);
+  }
+});
+
+test("a refresh waits for the user's session lock (held by a revocation)", async (t) => {
+  const sys = system();
+  const u = await registerUser(sys);
+  const trx = await sys.db.transaction();
+  await lockUserSessions(trx, u.id);
+  const answer = sys.api.post(`${A}/refresh`, { refreshToken: u.refreshToken });
+  t.false(await settledWithin(answer, 300));
+  await trx.commit();
+  t.is((await answer).status, 200);
+});
+
+test('a login that checked the old password while a password change was committing opens no session', async (t) => {
+  const sys = system();
+  const u = await registerUser(sys);
+  // A password change in flight: the user's session lock, the new hash, not yet committed.
+  const trx = await sys.db.transaction();
+  await lockUserSessions(trx, u.id);
+  await trx('users').where({ id: u.id }).update({ password_hash: 'changed' });
+  const answer = sys.api.post(`${A}/login`, { email: u.email, password: u.password });
+  t.false(await settledWithin(answer, 500), 'the login checked the old password and waits to open its session');
+  await trx.commit();
+  t.is((await answer).status, 401);
 });

@@ -16,7 +16,9 @@ import { findUserByEmail, findUserById, insertUser, toPublicUser, updatePassword
 import {
   insertRefreshToken,
   lockRefreshToken,
+  lockUserSessions,
   markRefreshTokenUsed,
+  refreshTokenOwner,
   revokeFamily,
   revokeOtherFamilies,
 } from '../../../db/operations/refresh-tokens.js';
@@ -133,7 +135,14 @@ export async function login(deps: EdgeDeps, input: { email: string; password: st
   const ok = await verifyPassword(deps.config, user?.password_hash, input.password);
   if (!user || !ok) throw unauthorized('invalid email or password');
   await deps.redis.del(failedLoginKey(deps, input.email)).catch(() => undefined);
-  const session = await deps.db.transaction((trx) => startSession(deps, trx, user));
+  const session = await deps.db.transaction(async (trx) => {
+    // After a password change that committed since the check above, the old
+    // password opens no session (the change revoked the others; this one would survive it).
+    await lockUserSessions(trx, user.id);
+    const now = await findUserById(trx, user.id);
+    if (!now || now.password_hash !== user.password_hash) throw unauthorized('invalid email or password');
+    return startSession(deps, trx, user);
+  });
   return { user: toPublicUser(user), ...session };
 }
 
@@ -142,8 +151,12 @@ export async function login(deps: EdgeDeps, input: { email: string; password: st
  * token serialize: the first rotates, the second is a reuse and revokes the family.
  */
 export async function refresh(deps: EdgeDeps, refreshToken: string): Promise<Session> {
+  const hash = sha256(refreshToken);
+  const owner = await refreshTokenOwner(deps.db, hash);
+  if (!owner) throw unauthorized('invalid refresh token');
   const outcome = await deps.db.transaction(async (trx) => {
-    const row = await lockRefreshToken(trx, sha256(refreshToken));
+    await lockUserSessions(trx, owner);
+    const row = await lockRefreshToken(trx, hash);
     if (!row) return { error: 'invalid refresh token' } as const;
     if (row.used_at || row.revoked_at) {
       await revokeFamily(trx, row.family_id, 'reuse');
@@ -165,6 +178,7 @@ export async function refresh(deps: EdgeDeps, refreshToken: string): Promise<Ses
 /** Ends the session the refresh token belongs to, if it is the caller's. */
 export async function logout(deps: EdgeDeps, userId: string, refreshToken: string): Promise<void> {
   await deps.db.transaction(async (trx) => {
+    await lockUserSessions(trx, userId);
     const row = await lockRefreshToken(trx, sha256(refreshToken));
     if (row && row.user_id === userId) await revokeFamily(trx, row.family_id, 'logout');
   });
@@ -182,6 +196,7 @@ export async function changePassword(
   }
   const hash = await hashPassword(deps.config, input.newPassword);
   const notice = await deps.db.transaction(async (trx) => {
+    await lockUserSessions(trx, user.id);
     await updatePasswordHash(trx, user.id, hash);
     await revokeOtherFamilies(trx, user.id, caller.sid, 'password_changed');
     return storeNotice(trx, user.id, 'password_changed');
