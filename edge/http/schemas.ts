@@ -11,7 +11,8 @@ export const uuid = () => Joi.string().lowercase().pattern(UUID_PATTERN, 'uuid')
 export const email = () => Joi.string().email({ tlds: { allow: false } }).max(254);
 export const password = () => Joi.string().min(8).max(128);
 // Printable text without control characters.
-export const text = (max: number) => Joi.string().min(1).max(max).pattern(/^[^\p{Cc}]+$/u, 'no control characters');
+/** A one-line text: 1..max characters, no control characters, not only spaces (a name, a title). */
+export const text = (max: number) => Joi.string().min(1).max(max).pattern(/^[^\p{Cc}]+$/u, 'no control characters').pattern(/\S/u, 'not blank');
 /**
  * An ISO-8601 UTC timestamp (API.md): a date and time with a four-digit year
  * and a zone (`Z` or an offset), naming a day the calendar has. Joi's isoDate()

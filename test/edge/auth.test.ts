@@ -41,6 +41,7 @@ test('register validates email, password length, name and unknown fields', async
     { email: 'long@example.com', password: 'x'.repeat(129), name: 'X' },
     { email: 'noname@example.com', password: 'password123' },
     { email: 'empty@example.com', password: 'password123', name: '' },
+    { email: 'blank@example.com', password: 'password123', name: '   ' },
     { email: 'extra@example.com', password: 'password123', name: 'X', isAdmin: true },
     { email: 'role@example.com', password: 'password123', name: 'X', role: 'superuser' },
     { email: 42, password: 'password123', name: 'X' },

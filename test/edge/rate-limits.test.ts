@@ -8,7 +8,7 @@ import { createLogger } from '../../lib/logger.js';
 import { startEdge } from '../../edge/http/server.js';
 import { deleteKeys } from '../helpers/redis.js';
 import { client, type ApiResponse } from '../helpers/http.js';
-import { registerUser, useSystem, type System } from '../helpers/system.js';
+import { createAdmin, registerUser, useSystem, type System } from '../helpers/system.js';
 
 const AUTH = 5;
 const GENERAL = 30;
@@ -126,6 +126,22 @@ test.serial('failed logins: after N failures even the right password gets 429 fo
   const upper = await sys.api.post(`${A}/login`, { email: victim.email.toUpperCase(), password: victim.password });
   assertLimited(t, upper, 'the cap ignores email case', 3600);
   t.is((await sys.api.post(`${A}/refresh`, { refreshToken: victim.refreshToken })).status, 200, 'existing sessions keep working');
+});
+
+test.serial("failed logins: the admin console's sign-in counts against the same per-account budget", async (t) => {
+  const sys = system();
+  const admin = await createAdmin(sys);
+  await resetCounters(sys);
+  const post = (password: string) =>
+    sys.api.request('POST', '/admin/login', {
+      raw: new URLSearchParams({ email: admin.email, password }).toString(),
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
+  for (let i = 0; i < FAILED; i++) t.is((await post(`wrong password ${i}`)).status, 401);
+  const right = await post(admin.password);
+  t.is(right.status, 429, 'the right password, account capped');
+  t.is(right.headers.get('set-cookie'), null);
+  assertLimited(t, await sys.api.post(`${A}/login`, { email: admin.email, password: admin.password }), 'and the API login too', 3600);
 });
 
 test.serial('failed logins: parallel wrong guesses get no more password checks than the budget', async (t) => {

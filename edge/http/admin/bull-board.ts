@@ -13,8 +13,8 @@ import { ExpressAdapter } from '@bull-board/express';
 import jwt from 'jsonwebtoken';
 import { AppError } from '../../../lib/errors.js';
 import { keyForToken, VERIFY_ALGORITHMS } from '../../../lib/jwt.js';
-import { findUserByEmail } from '../../../db/operations/users.js';
-import { checkPassword } from '../services/auth.js';
+import type { UserRow } from '../../../db/tables.js';
+import { authenticate } from '../services/auth.js';
 import type { EdgeDeps } from '../deps.js';
 import { limiter } from '../middleware/rate-limit.js';
 
@@ -98,9 +98,18 @@ export function adminRouter(deps: EdgeDeps): Router {
         const body = (req.body ?? {}) as Record<string, unknown>;
         const email = typeof body.email === 'string' ? body.email.toLowerCase().slice(0, 254) : '';
         const password = typeof body.password === 'string' ? body.password.slice(0, 128) : '';
-        const user = email ? await findUserByEmail(deps.db, email) : undefined;
-        const ok = user ? await checkPassword(user.password_hash, password) : false;
-        if (!user || !ok || user.role !== 'admin') {
+        // As the API's login: the account's failed-login budget, and the same work for an unknown email.
+        let user: UserRow | undefined;
+        try {
+          user = await authenticate(deps, email, password);
+        } catch (err) {
+          if (!(err instanceof AppError) || (err.code !== 'unauthorized' && err.code !== 'rate_limited')) throw err;
+          if (err.code === 'rate_limited') res.status(429).set(err.headers ?? {});
+          else res.status(401);
+          res.type('html').send(loginPage(err.code === 'rate_limited' ? 'Too many failed logins for this account; try again later.' : 'Invalid credentials, or not an admin.'));
+          return;
+        }
+        if (user.role !== 'admin') {
           res.status(401).type('html').send(loginPage('Invalid credentials, or not an admin.'));
           return;
         }

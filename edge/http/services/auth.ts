@@ -129,12 +129,22 @@ async function takeLoginAttempt(deps: EdgeDeps, email: string): Promise<void> {
   }
 }
 
-export async function login(deps: EdgeDeps, input: { email: string; password: string }) {
-  await takeLoginAttempt(deps, input.email);
-  const user = await findUserByEmail(deps.db, input.email);
-  const ok = await verifyPassword(deps.config, user?.password_hash, input.password);
+/**
+ * The user these credentials are of: counted against the account's failed-login
+ * budget first (429 past it), the same work whether the email exists or not,
+ * 401 for either mistake. Shared by the API's login and the admin console's.
+ */
+export async function authenticate(deps: EdgeDeps, email: string, password: string): Promise<UserRow> {
+  await takeLoginAttempt(deps, email);
+  const user = await findUserByEmail(deps.db, email);
+  const ok = await verifyPassword(deps.config, user?.password_hash, password);
   if (!user || !ok) throw unauthorized('invalid email or password');
-  await deps.redis.del(failedLoginKey(deps, input.email)).catch(() => undefined);
+  await deps.redis.del(failedLoginKey(deps, email)).catch(() => undefined);
+  return user;
+}
+
+export async function login(deps: EdgeDeps, input: { email: string; password: string }) {
+  const user = await authenticate(deps, input.email, input.password);
   const session = await deps.db.transaction(async (trx) => {
     // After a password change that committed since the check above, the old
     // password opens no session (the change revoked the others; this one would survive it).
