@@ -154,4 +154,12 @@ test('Bull Board: an operator signs in with a browser form and a secure cookie',
   t.is(asBearer.status, 401);
   const asCookie = await sys.api.get('/admin/queues', { headers: { cookie: `blytz_admin=${admin.accessToken}` } });
   t.is(asCookie.status, 401);
+
+  // The cookie lasts hours: a demotion, or a password change, ends it at once.
+  const api = '/admin/queues/api/queues';
+  t.is((await sys.api.get(api, { headers: { cookie } })).status, 200);
+  await sys.db('users').where({ id: admin.id }).update({ role: 'buyer' });
+  t.is((await sys.api.get(api, { headers: { cookie } })).status, 401, 'demoted');
+  await sys.db('users').where({ id: admin.id }).update({ role: 'admin', password_changed_at: sys.db.raw("clock_timestamp() + interval '2 seconds'") });
+  t.is((await sys.api.get(api, { headers: { cookie } })).status, 401, 'password changed since');
 });

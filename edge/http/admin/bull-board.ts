@@ -14,6 +14,7 @@ import jwt from 'jsonwebtoken';
 import { AppError } from '../../../lib/errors.js';
 import { keyForToken, VERIFY_ALGORITHMS } from '../../../lib/jwt.js';
 import type { UserRow } from '../../../db/tables.js';
+import { findUserById } from '../../../db/operations/users.js';
 import { authenticate } from '../services/auth.js';
 import type { EdgeDeps } from '../deps.js';
 import { limiter } from '../middleware/rate-limit.js';
@@ -25,7 +26,7 @@ function cookieAudience(deps: EdgeDeps) {
   return `${deps.config.jwt.audience}:admin-console`;
 }
 
-function adminFromCookie(deps: EdgeDeps, req: Request): { id: string } | null {
+function adminFromCookie(deps: EdgeDeps, req: Request): { id: string; issuedAt: number } | null {
   const token = (req.cookies as Record<string, string> | undefined)?.[COOKIE];
   if (!token) return null;
   const key = keyForToken(deps.keys, token);
@@ -36,7 +37,7 @@ function adminFromCookie(deps: EdgeDeps, req: Request): { id: string } | null {
       issuer: deps.config.jwt.issuer,
       audience: cookieAudience(deps),
     }) as jwt.JwtPayload;
-    return p.role === 'admin' && typeof p.sub === 'string' ? { id: p.sub } : null;
+    return p.role === 'admin' && typeof p.sub === 'string' && typeof p.iat === 'number' ? { id: p.sub, issuedAt: p.iat } : null;
   } catch {
     return null;
   }
@@ -44,14 +45,27 @@ function adminFromCookie(deps: EdgeDeps, req: Request): { id: string } | null {
 
 const wantsHtml = (req: Request) => (req.headers.accept ?? '').includes('text/html');
 
+/**
+ * The console cookie lasts hours, not minutes as an access token does: each
+ * request checks that its user is still an admin and has not changed their
+ * password since it was issued (a demoted or compromised admin is out at once).
+ */
+async function stillAdmin(deps: EdgeDeps, cookie: { id: string; issuedAt: number }): Promise<boolean> {
+  const user = await findUserById(deps.db, cookie.id);
+  return user?.role === 'admin' && (!user.password_changed_at || user.password_changed_at.getTime() < (cookie.issuedAt + 1) * 1000);
+}
+
 export function adminGuard(deps: EdgeDeps): RequestHandler {
   return (req, res, next) => {
     if (req.user) {
       return req.user.role === 'admin' ? next() : next(new AppError('forbidden', 'admins only'));
     }
-    if (adminFromCookie(deps, req)) return next();
-    if (wantsHtml(req)) return res.redirect(302, '/admin/login');
-    next(new AppError('unauthorized', 'admin sign-in required'));
+    const cookie = adminFromCookie(deps, req);
+    void (cookie ? stillAdmin(deps, cookie) : Promise.resolve(false)).then((ok) => {
+      if (ok) return next();
+      if (wantsHtml(req)) return res.redirect(302, '/admin/login');
+      next(new AppError('unauthorized', 'admin sign-in required'));
+    }, next);
   };
 }
 
