@@ -3,6 +3,7 @@
  * and the sweeper. With WORKER_PORT set it also serves /healthz, /readyz and
  * /metrics (bid verdicts, bid→commit latency, drain batch sizes).
  */
+import { metricsAllowed } from '../lib/metrics-token.js';
 import http from 'node:http';
 import { getConfigOrExit } from '../lib/env.js';
 import { createLogger } from '../lib/logger.js';
@@ -51,6 +52,7 @@ try {
       };
       if (req.url === '/healthz') return send(200, '{"status":"ok"}');
       if (req.url === '/metrics') {
+        if (!metricsAllowed(config, req.headers.authorization)) return send(401, '{"error":{"code":"unauthorized","message":"metrics token required"}}');
         void metrics.registry.metrics().then(
           (text) => send(200, text, metrics.registry.contentType),
           (err: unknown) => {

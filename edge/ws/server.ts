@@ -14,6 +14,7 @@
  * 1 MiB is buffered for it (memory stays bounded); it reconnects and resumes
  * with `sinceSeq`, losing nothing.
  */
+import { metricsAllowed } from '../../lib/metrics-token.js';
 import uWS from 'uWebSockets.js';
 import type { Knex } from 'knex';
 import type { Config } from '../../lib/env.js';
@@ -144,17 +145,24 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
     });
   };
   app.get('/healthz', (res) => json(res, '200 OK', { status: 'ok' }));
-  app.get('/metrics', (res) => {
+  app.get('/metrics', (res, req) => {
+    if (!metricsAllowed(config, req.getHeader('authorization') || undefined)) return json(res, '401 Unauthorized', { error: { code: 'unauthorized', message: 'metrics token required' } });
     let aborted = false;
     res.onAborted(() => {
       aborted = true;
     });
-    void metrics.registry.metrics().then((text) => {
-      if (aborted) return;
-      res.cork(() => {
-        plainHeaders(res, '200 OK', metrics.registry.contentType).end(text);
-      });
-    });
+    void metrics.registry.metrics().then(
+      (text) => {
+        if (aborted) return;
+        res.cork(() => {
+          plainHeaders(res, '200 OK', metrics.registry.contentType).end(text);
+        });
+      },
+      (err: unknown) => {
+        logger.warn({ err: (err as Error).message }, 'metrics not collected');
+        if (!aborted) json(res, '500 Internal Server Error', { error: { code: 'internal', message: 'metrics not collected' } });
+      },
+    );
   });
   app.get('/readyz', (res) => {
     let aborted = false;

@@ -1,4 +1,5 @@
 import { Router, type RequestHandler } from 'express';
+import { metricsAllowed } from '../../../lib/metrics-token.js';
 import swaggerUi from 'swagger-ui-express';
 import type { EdgeDeps } from '../deps.js';
 import { AppError } from '../../../lib/errors.js';
@@ -44,8 +45,7 @@ export function opsRouter(deps: EdgeDeps, spec: () => object): Router {
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready', checks, shuttingDown: deps.state.shuttingDown });
   });
   const metricsAuth: RequestHandler = (req, _res, next) => {
-    if (!deps.config.metricsToken) return next();
-    if (req.headers.authorization === `Bearer ${deps.config.metricsToken}`) return next();
+    if (metricsAllowed(deps.config, req.headers.authorization)) return next();
     next(new AppError('unauthorized', 'metrics token required'));
   };
   router.get('/metrics', metricsAuth, async (_req, res) => {
