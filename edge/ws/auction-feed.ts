@@ -5,7 +5,10 @@
  * Every instance reads every stream it needs: fan-out, not competing consumers.
  *
  * Adding an auction interrupts the blocking read (CLIENT UNBLOCK) so the new
- * stream is read at once.
+ * stream is read at once. The reader must not resend a read after a reconnect
+ * (autoResendUnfulfilledCommands off): the read then fails, and the loop takes
+ * the new connection's id; a resent read kept the old id, and every auction
+ * added later waited for the 5 s block to end.
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from '../../lib/logger.js';
@@ -30,12 +33,14 @@ export function eventOf(auctionId: string, [id, fields]: Entry): FeedEvent {
 
 export class AuctionFeed {
   /**
-   * Per auction: the last seq delivered, how many subscriptions want it, and
-   * whether a read has delivered any of it yet (only then is a gap one this
-   * instance fell behind on; a first read from an old sinceSeq is the replay's
-   * business, which answers resync).
+   * Per auction: the last seq delivered (or, before any, the seq it was added
+   * at), how many subscriptions want it, and whether it is live: a read has
+   * delivered some of it, or a socket has joined its topic (see joined). Only
+   * then is a gap one this instance fell behind on, which live subscribers would
+   * miss; before, a first read from an old sinceSeq is the replay's business,
+   * which answers resync.
    */
-  private readonly tracked = new Map<string, { last: number; refs: number; read: boolean }>();
+  private readonly tracked = new Map<string, { last: number; refs: number; live: boolean }>();
   private readerId: number | null = null;
   private stopping = false;
   private loop: Promise<void> | undefined;
@@ -70,8 +75,19 @@ export class AuctionFeed {
       t.refs++;
       return;
     }
-    this.tracked.set(auctionId, { last: fromSeq, refs: 1, read: false });
+    this.tracked.set(auctionId, { last: fromSeq, refs: 1, live: false });
     this.interrupt();
+  }
+
+  /**
+   * A socket joined the auction's live topic: from now on a gap is filled (a
+   * socket that subscribed at the auction's current seq joins at once, before
+   * the first read: trimmed events before that read would have been skipped
+   * silently).
+   */
+  joined(auctionId: string): void {
+    const t = this.tracked.get(auctionId);
+    if (t) t.live = true;
   }
 
   remove(auctionId: string): void {
@@ -107,7 +123,7 @@ export class AuctionFeed {
           for (const entry of entries) {
             const e = eventOf(auctionId, entry);
             if (e.seq <= t.last) continue;
-            if (e.seq > t.last + 1 && t.read && this.missing) {
+            if (e.seq > t.last + 1 && t.live && this.missing) {
               // Trimmed before this instance read them: live subscribers would
               // miss them silently. Sent from the outbox first, in order (at most
               // the stream's length of them). If Postgres fails, skipped as
@@ -128,7 +144,7 @@ export class AuctionFeed {
               if (e.seq !== t.last + 1) this.logger.warn({ auctionId, from: t.last + 1, to: e.seq - 1 }, 'auction events missed by this instance; its live subscribers skip them');
             }
             t.last = e.seq;
-            t.read = true;
+            t.live = true;
             this.deliver(e);
           }
         }

@@ -62,7 +62,7 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
   for (const r of [redis, reader]) r.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
   await waitForRedis(redis, 10_000);
   const db: Knex = createDb(config, { poolMax: 4 });
-  const feedReader: Redis = createRedis(config, 'blocking');
+  const feedReader: Redis = createRedis(config, 'blocking', { autoResendUnfulfilledCommands: false });
   feedReader.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
   const sockets = new Set<uWS.WebSocket<SocketData>>();
   let stopping = false;
@@ -70,16 +70,19 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
   const app = uWS.App();
   const local = new Map<string, number>();
   let subscriptions: Subscriptions | undefined;
-  const feed = new AuctionFeed(feedReader, redis, config.redis.prefix, logger, (e) => subscriptions?.deliver(e), async (auctionId, after, before) => {
-    // A gap longer than the stream itself is not filled (skipped, logged): each read is bounded.
+  // An auction's events after `after` and before `before`, from the outbox: what
+  // the stream no longer holds (trimmed) or does not hold yet (a publish behind).
+  // A gap longer than the stream itself is not filled: each read is bounded.
+  const fromOutbox = async (auctionId: string, after: number, before: number) => {
     if (before - after - 1 > config.auctionStreamMaxlen) return [];
     const rows = (await db('auction_events').where({ auction_id: auctionId }).where('seq', '>', after).where('seq', '<', before).orderBy('seq').select('seq', 'payload')) as {
       seq: string;
       payload: unknown;
     }[];
     return rows.map((r) => ({ auctionId, seq: Number(r.seq), json: JSON.stringify(r.payload) }));
-  });
-  subscriptions = new Subscriptions(app, db, redis, config.redis.prefix, feed, (id) => Math.max(totals.get(id) ?? 0, local.get(id) ?? 0));
+  };
+  const feed = new AuctionFeed(feedReader, redis, config.redis.prefix, logger, (e) => subscriptions?.deliver(e), fromOutbox);
+  subscriptions = new Subscriptions(app, db, redis, config.redis.prefix, feed, (id) => Math.max(totals.get(id) ?? 0, local.get(id) ?? 0), fromOutbox);
   const subs = subscriptions;
   const instance = randomUUID();
   const totals = new Map<string, number>();
@@ -292,12 +295,13 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
   // Once a second: report this instance's viewers per auction, read the totals
   // across instances, and tell subscribers when a total changed.
   const reported = new Set<string>();
-  let viewersBusy = false;
+  let viewersRun: Promise<void> | null = null;
   const viewersTimer = setInterval(() => {
-    if (viewersBusy || stopping) return;
-    viewersBusy = true;
-    void (async () => {
+    if (viewersRun || stopping) return;
+    viewersRun = (async () => {
       for (const auctionId of new Set([...[...local.keys()].filter((id) => confirmed.has(id)), ...reported])) {
+        // Stopping: close() reports zero for every auction reported, after this run.
+        if (stopping) return;
         const count = local.get(auctionId) ?? 0;
         await reportViewers(redis, config.redis.prefix, auctionId, instance, count);
         if (count === 0) {
@@ -317,7 +321,7 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
     })()
       .catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'viewer counts not updated'))
       .finally(() => {
-        viewersBusy = false;
+        viewersRun = null;
       });
   }, 1_000);
 
@@ -365,7 +369,9 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
       stopping = true;
       clearInterval(viewersTimer);
       uWS.us_listen_socket_close(listenSocket);
-      // This instance's viewers leave the totals now rather than in 15 s.
+      // This instance's viewers leave the totals now rather than in 15 s (after a
+      // report in flight, which would otherwise put them back).
+      await viewersRun;
       await Promise.all([...reported].map((id) => reportViewers(redis, config.redis.prefix, id, instance, 0).catch(() => undefined)));
       for (const ws of sockets) ws.end(1001, 'server shutting down');
       reader.disconnect();

@@ -52,6 +52,8 @@ export class Subscriptions {
     private readonly prefix: string,
     readonly feed: AuctionFeed,
     private readonly viewers: (auctionId: string) => number,
+    /** The auction's events after `after` and before `before`, in seq order, from the outbox (see catchUp). */
+    private readonly missing?: (auctionId: string, after: number, before: number) => Promise<FeedEvent[]>,
   ) {}
 
   /** The feed's delivery: the live topic first, then sockets still replaying. */
@@ -84,7 +86,10 @@ export class Subscriptions {
     }
     this.pending.get(auctionId)?.delete(p);
     if (this.pending.get(auctionId)?.size === 0) this.pending.delete(auctionId);
-    if (p.sub.isOpen()) p.sub.subscribe(auctionTopic(auctionId));
+    if (p.sub.isOpen()) {
+      p.sub.subscribe(auctionTopic(auctionId));
+      this.feed.joined(auctionId);
+    }
   }
 
   private addFeed(sub: Subscriber, auctionId: string, from: number): void {
@@ -151,23 +156,33 @@ export class Subscriptions {
   }
 
   /**
-   * The feed delivered events past what a replaying socket was sent (they came
-   * before the replay had sent the ones in between): sends the rest from the
-   * stream, then settles. History gone meanwhile: resync.
+   * The feed is past what a replaying socket was sent: it delivered the events
+   * in between before the replay had sent them, or it was added at a seq read
+   * from Postgres that the stream does not hold yet (a publish behind, for a
+   * moment or until the sweeper). Sends the rest from the stream, or else from
+   * the outbox (every seq up to the feed's is committed there), then settles.
+   * Neither has them (history gone): resync.
    */
   private async catchUp(auctionId: string, p: Pending): Promise<void> {
     if (p.catchingUp) return;
     p.catchingUp = true;
     let complete = false;
     try {
-      // Each read either moves the socket on or ends in resync: what the feed
-      // delivered was in the stream, so a read that finds nothing next means
-      // it is gone.
+      // Each step moves the socket on, or ends in resync.
       while ((this.feed.last(auctionId) ?? 0) > p.lastSent) {
         const entries = await this.readAfter(auctionId, p.lastSent);
         if (!this.replaying(auctionId, p)) return;
         const before = p.lastSent;
         this.sendNext(auctionId, p, entries);
+        if (p.lastSent === before && this.missing) {
+          const rows = await this.missing(auctionId, p.lastSent, (this.feed.last(auctionId) ?? 0) + 1);
+          if (!this.replaying(auctionId, p)) return;
+          for (const e of rows) {
+            if (e.seq !== p.lastSent + 1) break;
+            if (p.sub.isOpen()) p.sub.send(e.json);
+            p.lastSent = e.seq;
+          }
+        }
         if (p.lastSent === before) break;
       }
       complete = (this.feed.last(auctionId) ?? 0) <= p.lastSent;

@@ -25,7 +25,7 @@ async function overtaken(duringRead: (ctx: { append: (seq: number) => Promise<vo
   const stream = auctionStream(prefix, auctionId);
   for (let seq = 1; seq <= 5; seq++) await redis.xadd(stream, `${seq}-0`, 'event', frame(auctionId, seq));
   let feedLast = 5;
-  const feed = { last: () => feedLast, add: () => undefined, remove: () => undefined } as unknown as AuctionFeed;
+  const feed = { last: () => feedLast, add: () => undefined, remove: () => undefined, joined: () => undefined } as unknown as AuctionFeed;
   const db = (() => ({ where: () => ({ first: async () => ({ seq: 5 }) }) })) as unknown as Knex;
   const got: (number | string)[] = [];
   const state = { joined: false, resyncs: [] as string[] };

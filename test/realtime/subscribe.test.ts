@@ -277,3 +277,62 @@ test('a live subscriber gets events trimmed from the stream before this instance
   t.deepEqual(seqs(c.frames, a.id), [2, 3, 4, 5, 6], 'the missing ones first, each once');
   c.close();
 });
+
+/** Stores events `seqs` of auction `id` in the outbox (and its seq), as a round commits them; the stream gets only what the test appends. */
+function outbox(sys: ReturnType<typeof system>, id: string) {
+  const frame = (seq: number) => ({ type: 'auction.extended', auctionId: id, seq, at: new Date().toISOString(), endsAt: new Date(Date.now() + 60_000).toISOString() });
+  const stream = auctionStream(sys.config.redis.prefix, id);
+  return {
+    commit: async (list: number[]) => {
+      await sys.db('auction_events').insert(list.map((seq) => ({ auction_id: id, seq, type: 'auction.extended', payload: JSON.stringify(frame(seq)) })));
+      await sys.db('auctions').where({ id }).update({ seq: Math.max(...list) });
+    },
+    append: async (list: number[]) => {
+      for (const seq of list) await sys.redis.xadd(stream, `${seq}-0`, 'event', JSON.stringify(frame(seq)));
+    },
+  };
+}
+
+test('a replay while the stream is behind the outbox (a publish not yet appended) gets the rest from the outbox, not resync', async (t) => {
+  const sys = system();
+  const seller = await registerUser(sys, 'seller');
+  const a = await liveAuction(sys, seller, { startingPrice: 100, softCloseSeconds: 0 });
+  const o = outbox(sys, a.id);
+  // Committed up to 5; the stream has 1..3 (4 and 5 not appended yet).
+  await o.commit([2, 3, 4, 5]);
+  await o.append([2, 3]);
+  // A viewer at the current seq: the feed now follows the auction from 5.
+  const live = await connectWs(sys.broadcaster!.url);
+  live.send({ type: 'subscribe', auctionId: a.id });
+  t.is((await live.next((f) => f.type === 'subscribed')).seq, 5);
+  // A viewer resuming from 1: 2..3 from the stream, 4..5 from the outbox.
+  const resuming = await connectWs(sys.broadcaster!.url);
+  resuming.send({ type: 'subscribe', auctionId: a.id, sinceSeq: 1 });
+  await resuming.next((f) => f.seq === 5 || f.type === 'resync');
+  // The late publish, then a new event: each once, live.
+  await o.commit([6]);
+  await o.append([4, 5, 6]);
+  await resuming.next((f) => f.seq === 6);
+  await live.next((f) => f.seq === 6);
+  t.false(resuming.frames.some((f) => f.type === 'resync'), 'no resync');
+  t.deepEqual(seqs(resuming.frames, a.id), [2, 3, 4, 5, 6]);
+  t.deepEqual(seqs(live.frames, a.id), [6]);
+  live.close();
+  resuming.close();
+});
+
+test('a viewer live before the feed read the auction at all still gets events trimmed before that first read, from the outbox', async (t) => {
+  const sys = system();
+  const seller = await registerUser(sys, 'seller');
+  const a = await liveAuction(sys, seller, { startingPrice: 100, softCloseSeconds: 0 });
+  const o = outbox(sys, a.id);
+  const c = await connectWs(sys.broadcaster!.url);
+  c.send({ type: 'subscribe', auctionId: a.id });
+  await c.next((f) => f.type === 'subscribed');
+  // Before the feed has read anything of it: 2..6 committed, the stream (past its MAXLEN) holding only 6.
+  await o.commit([2, 3, 4, 5, 6]);
+  await o.append([6]);
+  await c.next((f) => f.seq === 6 && f.type !== 'subscribed');
+  t.deepEqual(seqs(c.frames, a.id), [2, 3, 4, 5, 6]);
+  c.close();
+});
