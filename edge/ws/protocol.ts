@@ -27,7 +27,8 @@ const FRAME = Joi.alternatives().conditional('.type', {
         auctionId,
         // 1..500 characters (code points) is chat.ts's check; here only a bound
         // on size, since Joi counts UTF-16 units (an emoji is two).
-        text: Joi.string().min(1).max(1_000).required(),
+        // No NUL (Postgres text cannot hold it) and not only spaces.
+        text: Joi.string().min(1).max(1_000).pattern(/^[^\0]*$/, 'no NUL characters').pattern(/\S/, 'not blank').required(),
         clientMsgId: Joi.string().max(64),
       }),
     },

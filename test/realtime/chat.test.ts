@@ -48,6 +48,11 @@ test('chat refusals are error frames: anonymous, too long, slow mode, blocked wo
   const c = await subscribed(sys.broadcaster!.url, a.id, bob.accessToken);
   c.send({ type: 'chat.send', auctionId: a.id, text: 'x'.repeat(501) });
   t.is((await c.next((f) => f.type === 'error')).code, 'bad_frame');
+  // A NUL character (Postgres text cannot hold one: it was 'unavailable', the slow-mode token spent) and a blank text.
+  c.send({ type: 'chat.send', auctionId: a.id, text: 'a\u0000b' });
+  c.send({ type: 'chat.send', auctionId: a.id, text: '   ' });
+  await waitFor(async () => (c.frames.filter((f) => f.type === 'error').length >= 3 ? true : undefined), 5_000, 'three refusals');
+  t.deepEqual(c.frames.filter((f) => f.type === 'error').map((f) => f.code), ['bad_frame', 'bad_frame', 'bad_frame']);
   c.send({ type: 'chat.send', auctionId: a.id, text: 'Great SCAM here' });
   await c.next((f) => f.type === 'error' && f.code === 'blocked');
   for (let i = 0; i < 7; i++) c.send({ type: 'chat.send', auctionId: a.id, text: `msg ${i}` });
