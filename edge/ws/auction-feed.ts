@@ -57,6 +57,12 @@ export class AuctionFeed {
      * than its MAXLEN behind (a reconnect, a stall, a burst).
      */
     private readonly missing?: (auctionId: string, after: number, before: number) => Promise<FeedEvent[]>,
+    /**
+     * A live auction's events that neither the stream nor the outbox gave (a gap
+     * longer than the stream, Postgres failing): its live subscribers must be
+     * told (resync) rather than skip them. Called before the event after the gap.
+     */
+    private readonly lost?: (auctionId: string) => void,
   ) {}
 
   start(): void {
@@ -141,7 +147,10 @@ export class AuctionFeed {
                 t.last = m.seq;
                 this.deliver(m);
               }
-              if (e.seq !== t.last + 1) this.logger.warn({ auctionId, from: t.last + 1, to: e.seq - 1 }, 'auction events missed by this instance; its live subscribers skip them');
+              if (e.seq !== t.last + 1) {
+                this.logger.warn({ auctionId, from: t.last + 1, to: e.seq - 1 }, 'auction events missed by this instance; its live subscribers get resync');
+                this.lost?.(auctionId);
+              }
             }
             t.last = e.seq;
             t.live = true;

@@ -81,7 +81,16 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
     }[];
     return rows.map((r) => ({ auctionId, seq: Number(r.seq), json: JSON.stringify(r.payload) }));
   };
-  const feed = new AuctionFeed(feedReader, redis, config.redis.prefix, logger, (e) => subscriptions?.deliver(e), fromOutbox);
+  const feed = new AuctionFeed(feedReader, redis, config.redis.prefix, logger, (e) => subscriptions?.deliver(e), fromOutbox, (auctionId) => {
+    // Events this instance cannot send: every socket of the auction gets resync
+    // and is no longer subscribed (the client reloads and subscribes again).
+    const frame = JSON.stringify({ type: 'resync', auctionId });
+    for (const ws of sockets) {
+      if (!ws.getUserData().auctions.has(auctionId)) continue;
+      leave(ws, auctionId);
+      if (ws.getUserData().open) ws.send(frame);
+    }
+  });
   subscriptions = new Subscriptions(app, db, redis, config.redis.prefix, feed, (id) => Math.max(totals.get(id) ?? 0, local.get(id) ?? 0), fromOutbox);
   const subs = subscriptions;
   const instance = randomUUID();

@@ -336,3 +336,26 @@ test('a viewer live before the feed read the auction at all still gets events tr
   t.deepEqual(seqs(c.frames, a.id), [2, 3, 4, 5, 6]);
   c.close();
 });
+
+test('events a live subscriber cannot be sent (gone from the stream and not in the outbox) end in resync, not a silent gap; subscribing again works', async (t) => {
+  const sys = system();
+  const seller = await registerUser(sys, 'seller');
+  const a = await liveAuction(sys, seller, { startingPrice: 100, softCloseSeconds: 0 });
+  const o = outbox(sys, a.id);
+  const c = await connectWs(sys.broadcaster!.url);
+  c.send({ type: 'subscribe', auctionId: a.id });
+  await c.next((f) => f.type === 'subscribed');
+  await o.commit([2]);
+  await o.append([2]);
+  await c.next((f) => f.seq === 2 && f.type !== 'subscribed');
+  // 3..5 are nowhere this instance can read them (here: never stored); 6 comes.
+  await o.append([6]);
+  await c.next((f) => f.type === 'resync');
+  await o.commit([7]);
+  await o.append([7]);
+  await new Promise((r) => setTimeout(r, 300));
+  t.deepEqual(seqs(c.frames, a.id), [2], 'nothing past the gap');
+  c.send({ type: 'subscribe', auctionId: a.id });
+  t.is((await c.next((f) => f.type === 'subscribed' && f.seq === 7)).seq, 7, 'no longer subscribed: may subscribe again');
+  c.close();
+});
