@@ -15,8 +15,13 @@ async function refreshed(sys: System, u: TestUser): Promise<{ accessToken: strin
   return res.body;
 }
 
-/** Inserts notifications for `userId`, one second apart, newest last; returns their ids oldest first. */
+/**
+ * Inserts notifications for `userId`, one second apart, newest last; returns their
+ * ids oldest first. They become the user's only ones (the welcome notification
+ * registering stored is removed).
+ */
 async function addNotifications(sys: System, userId: string, n: number): Promise<string[]> {
+  await sys.db('notifications').where({ user_id: userId }).delete();
   const base = Date.now() - 3_600_000;
   const rows = Array.from({ length: n }, (_, i) => ({
     id: randomUUID(),
