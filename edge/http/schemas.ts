@@ -2,12 +2,17 @@
 import Joi from 'joi';
 
 /**
- * A UUID in its canonical form (hyphenated hex). Lowercased where input is
- * converted (paths, queries), so one id has one spelling: Postgres would accept
+ * A UUID in its canonical form (hyphenated hex), in either case, and lowercased
+ * everywhere (paths, queries and bodies alike: clients such as Swift's
+ * `uuidString` send upper case), so one id has one spelling: Postgres would accept
  * `{…}` or hyphenless forms, but partitions and keys are computed from the text.
  */
 export const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-export const uuid = () => Joi.string().lowercase().pattern(UUID_PATTERN, 'uuid');
+export const uuid = () =>
+  Joi.string()
+    .pattern(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'uuid')
+    // A custom rule's value is kept even where input is not converted (bodies).
+    .custom((value: string) => value.toLowerCase());
 export const email = () => Joi.string().email({ tlds: { allow: false } }).max(254);
 export const password = () => Joi.string().min(8).max(128);
 // Printable text without control characters.

@@ -29,6 +29,16 @@ test('a seller auctions their own product; the auction starts scheduled with API
   t.is((await sys.api.get(`${A}/${noReserve.id}`)).body.reserveMet, true);
 });
 
+test('ids in bodies are taken in upper case too, as the same id (as in paths)', async (t) => {
+  const sys = system();
+  const seller = await registerUser(sys, 'seller');
+  const cat = await makeCategory(sys);
+  const product = await makeProduct(sys, seller, { categoryId: cat.id });
+  const res = await sys.api.post(A, { productId: product.id.toUpperCase(), startingPrice: 100, durationSeconds: 60 }, { token: seller.accessToken });
+  t.is(res.status, 201);
+  t.is(res.body.productId, product.id);
+});
+
 test('who may create: not buyers, not for another seller\'s product; one open auction per product', async (t) => {
   const sys = system();
   const seller = await registerUser(sys, 'seller');
