@@ -4,7 +4,7 @@ import net from 'node:net';
 import { ConfigError, loadConfig, PRODUCTION_SECRETS } from '../../lib/env.js';
 import { knexConfig } from '../../db/client.js';
 import { loadKeys } from '../../lib/jwt.js';
-import { testEnv } from '../helpers/config.js';
+import { testEnv, uniqueId } from '../helpers/config.js';
 import { spawnNode } from '../helpers/process.js';
 
 const SECRETS: Record<(typeof PRODUCTION_SECRETS)[number], string> = {
@@ -193,7 +193,8 @@ test.serial('worker: a WORKER_PORT already in use exits 1 at start, before any w
   await new Promise<void>((r) => taken.listen(0, '127.0.0.1', () => r()));
   t.teardown(() => taken.close());
   const port = (taken.address() as net.AddressInfo).port;
-  const p = spawnNode('workers/main.ts', testEnv({ WORKER_PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info' }));
+  // A database every Postgres has (the default 'blytz' exists only once `npm start` ran), and a prefix of its own.
+  const p = spawnNode('workers/main.ts', testEnv({ WORKER_PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', DB_NAME: 'postgres', REDIS_PREFIX: uniqueId('port_in_use') }));
   t.teardown(() => p.kill());
   const { code } = await p.waitForExit(45_000);
   t.is(code, 1);
