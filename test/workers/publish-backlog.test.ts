@@ -186,6 +186,12 @@ test.serial("a round's updates of a live auction are HOT: no index covers a colu
   // A round writes ends_at from milliseconds (it only moves on a soft close): as after a first round.
   await db('auctions').where({ id }).update({ ends_at: db.raw("date_trunc('milliseconds', ends_at)") });
   const { ends_at: endsAt } = await db('auctions').where({ id }).first('ends_at');
+  // HOT also needs room on the row's page: the dead versions of earlier rounds are
+  // pruned only once no snapshot in the database still sees them, which a busy
+  // machine may delay past a round. An index on a column the round's update (or
+  // the mark's) changes makes that update non-HOT in every round; so of each kind,
+  // most, not all, must be HOT.
+  const hot = { round: 0, mark: 0 };
   for (let seq = 1; seq <= 5; seq++) {
     // What writeRound's auction update and then markPublished change, each round in
     // a transaction of its own as in the worker (earlier versions become prunable).
@@ -197,10 +203,13 @@ test.serial("a round's updates of a live auction are HOT: no index covers a colu
       await trx('auctions')
         .where({ id })
         .update({ seq, current_price: 1_000 + seq, leader_order: seq, bid_count: seq, ends_at: endsAt, updated_at: trx.raw('clock_timestamp()'), published_seq: seq - 1 });
+      const between = await counts();
       await trx('auctions').where({ id }).update({ published_seq: seq });
       const after = await counts();
       t.is(after.all - before.all, 2, `round ${seq}`);
-      t.is(after.hot - before.hot, 2, `round ${seq}: HOT`);
+      hot.round += between.hot - before.hot;
+      hot.mark += after.hot - between.hot;
     });
   }
+  t.true(hot.round >= 3 && hot.mark >= 3, `HOT of 5: ${hot.round} round updates, ${hot.mark} marks`);
 });
