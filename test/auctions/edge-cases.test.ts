@@ -9,6 +9,8 @@ import { bid, liveAuction, makeAuction } from '../helpers/auctions.js';
 import { applyQueued, bidDrain, closeIfDue, publishOutbox } from '../../workers/handlers/bid-drain.js';
 import { endEarlyTx, startAuctionTx } from '../../db/operations/lifecycle.js';
 import { deleteBan, upsertBan } from '../../db/operations/chat.js';
+import { recordBids } from '../../db/operations/auctions.js';
+import { BidIntake } from '../../edge/http/services/bid-intake.js';
 import { auctionStart } from '../../workers/handlers/auction-lifecycle.js';
 import { auctionStream } from '../../queues/streams.js';
 import { publishEvents } from '../../lib/publisher.js';
@@ -331,4 +333,40 @@ test.serial("an owner's end asked after a stale end: queued bids received before
   const row = await sys.db('auctions').where({ id: a.id }).first();
   t.is(row.winner_id, second.id);
   t.is(row.ends_at.getTime(), ended.outcome === 'ending' ? ended.endsAt : 0, 'ended at the owner\'s end');
+});
+
+test.serial('a bid recorded before the end, whose write commits only after the close began, is applied by that close and wins', async (t) => {
+  const sys = system();
+  const seller = await registerUser(sys, 'seller');
+  const u = await registerUser(sys);
+  const a = await liveAuction(sys, seller, { softCloseSeconds: 0 });
+  const { rows } = await sys.db.raw("update auctions set ends_at = date_trunc('milliseconds', clock_timestamp()) + interval '400 milliseconds' where id = ? returning ends_at", [a.id]);
+  const endsAt = (rows[0].ends_at as Date).getTime();
+  // The intake's write: received now (before the end), committed later.
+  const intake = await sys.db.transaction();
+  t.teardown(() => intake.rollback().catch(() => undefined));
+  const item = { id: randomUUID(), kind: 'bid' as const, bidderId: u.id, amount: 1000, idempotencyKey: null };
+  await recordBids(intake, [{ auctionId: a.id, items: [item] }]);
+  await new Promise((r) => setTimeout(r, Math.max(0, endsAt - Date.now()) + 100));
+  const closing = closeIfDue(sys.workerCtx, a.id);
+  await new Promise((r) => setTimeout(r, 300));
+  await intake.commit();
+  t.true((await closing)?.ended);
+  t.is(await status(item.id), 'accepted');
+  t.is((await sys.db('auctions').where({ id: a.id }).first()).winner_id, u.id);
+});
+
+test('the intake records the bids it takes in one write in the order it took them', async (t) => {
+  const sys = system();
+  const seller = await registerUser(sys, 'seller');
+  const users = await Promise.all(Array.from({ length: 6 }, () => registerUser(sys)));
+  const a = await liveAuction(sys, seller);
+  const intake = new BidIntake(sys.edge.deps);
+  const items = users.map((u, i) => ({ id: randomUUID(), kind: 'bid' as const, bidderId: u.id, amount: 1000 + i * 100, idempotencyKey: null }));
+  // All taken in one turn of the event loop: one write.
+  const outcomes = await Promise.all(items.map((item) => intake.submit(a.id, item)));
+  t.deepEqual(outcomes, items.map(() => 'recorded'));
+  const rows = await sys.db('bids').whereIn('id', items.map((i) => i.id)).orderBy('receipt_no');
+  t.deepEqual(rows.map((r) => r.id), items.map((i) => i.id));
+  t.deepEqual(rows.map((r) => Number(r.receipt_no)), rows.map((_, i) => Number(rows[0].receipt_no) + i), 'consecutive');
 });
