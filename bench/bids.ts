@@ -28,7 +28,10 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const HOT_RATE = Number(process.env.BENCH_HOT_RATE ?? 3000);
 // A second hot run below saturation shows the latency when the pipeline keeps up.
 const HOT_EASY_RATE = Number(process.env.BENCH_HOT_EASY_RATE ?? 1500);
-const MANY_RATE = Number(process.env.BENCH_MANY_RATE ?? 5000);
+// Offered above the 5,000 bids/s target: committed bids/s is counted over the span
+// from the first receipt to the last commit, so at exactly 5,000/s offered even a
+// pipeline that keeps up shows a little under 5,000 (4,985–4,991 on 2026-12-02).
+const MANY_RATE = Number(process.env.BENCH_MANY_RATE ?? 5500);
 // A third run over 1,000 auctions below saturation shows the latency when the pipeline keeps up.
 const MANY_EASY_RATE = Number(process.env.BENCH_MANY_EASY_RATE ?? 2000);
 const BIDDERS = 200;
