@@ -293,6 +293,17 @@ function outbox(sys: ReturnType<typeof system>, id: string) {
   };
 }
 
+/** A live auction, its outbox writer, and a socket subscribed to it at its current seq. */
+async function subscribedToNewAuction(sys: ReturnType<typeof system>) {
+  const seller = await registerUser(sys, 'seller');
+  const a = await liveAuction(sys, seller, { startingPrice: 100, softCloseSeconds: 0 });
+  const o = outbox(sys, a.id);
+  const c = await connectWs(sys.broadcaster!.url);
+  c.send({ type: 'subscribe', auctionId: a.id });
+  await c.next((f) => f.type === 'subscribed');
+  return { a, o, c };
+}
+
 test('a replay while the stream is behind the outbox (a publish not yet appended) gets the rest from the outbox, not resync', async (t) => {
   const sys = system();
   const seller = await registerUser(sys, 'seller');
@@ -322,13 +333,7 @@ test('a replay while the stream is behind the outbox (a publish not yet appended
 });
 
 test('a viewer live before the feed read the auction at all still gets events trimmed before that first read, from the outbox', async (t) => {
-  const sys = system();
-  const seller = await registerUser(sys, 'seller');
-  const a = await liveAuction(sys, seller, { startingPrice: 100, softCloseSeconds: 0 });
-  const o = outbox(sys, a.id);
-  const c = await connectWs(sys.broadcaster!.url);
-  c.send({ type: 'subscribe', auctionId: a.id });
-  await c.next((f) => f.type === 'subscribed');
+  const { a, o, c } = await subscribedToNewAuction(system());
   // Before the feed has read anything of it: 2..6 committed, the stream (past its MAXLEN) holding only 6.
   await o.commit([2, 3, 4, 5, 6]);
   await o.append([6]);
@@ -338,13 +343,7 @@ test('a viewer live before the feed read the auction at all still gets events tr
 });
 
 test('events a live subscriber cannot be sent (gone from the stream and not in the outbox) end in resync, not a silent gap; subscribing again works', async (t) => {
-  const sys = system();
-  const seller = await registerUser(sys, 'seller');
-  const a = await liveAuction(sys, seller, { startingPrice: 100, softCloseSeconds: 0 });
-  const o = outbox(sys, a.id);
-  const c = await connectWs(sys.broadcaster!.url);
-  c.send({ type: 'subscribe', auctionId: a.id });
-  await c.next((f) => f.type === 'subscribed');
+  const { a, o, c } = await subscribedToNewAuction(system());
   await o.commit([2]);
   await o.append([2]);
   await c.next((f) => f.seq === 2 && f.type !== 'subscribed');
