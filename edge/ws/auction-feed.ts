@@ -5,10 +5,11 @@
  * Every instance reads every stream it needs: fan-out, not competing consumers.
  *
  * Adding an auction interrupts the blocking read (CLIENT UNBLOCK) so the new
- * stream is read at once. The reader must not resend a read after a reconnect
- * (autoResendUnfulfilledCommands off): the read then fails, and the loop takes
- * the new connection's id; a resent read kept the old id, and every auction
- * added later waited for the 5 s block to end.
+ * stream is read at once. After a reconnect, ioredis resends the read on the new
+ * connection, whose id differs: the id is forgotten then, and an interrupt looks
+ * it up by the reader's connection name (unique per instance). Resending must
+ * stay on: without it, ioredis 5.11 neither answers nor fails the read in flight
+ * (redis/ioredis#2193), and the feed would wait for it forever.
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from '../../lib/logger.js';
@@ -66,6 +67,10 @@ export class AuctionFeed {
   ) {}
 
   start(): void {
+    // A new connection: its id is looked up again (see interrupt).
+    this.reader.on('ready', () => {
+      this.readerId = null;
+    });
     this.loop = this.run();
   }
 
@@ -107,7 +112,20 @@ export class AuctionFeed {
   }
 
   private interrupt(): void {
-    if (this.readerId !== null) void this.control.call('CLIENT', 'UNBLOCK', String(this.readerId)).catch(() => undefined);
+    void (async () => {
+      this.readerId ??= await this.lookUpReaderId();
+      if (this.readerId !== null) await this.control.call('CLIENT', 'UNBLOCK', String(this.readerId));
+    })().catch(() => undefined);
+  }
+
+  /** The reader connection's id, found by its name from the control connection (the reader may be blocked). */
+  private async lookUpReaderId(): Promise<number | null> {
+    const name = this.reader.options.connectionName;
+    if (!name) return null;
+    const list = String(await this.control.call('CLIENT', 'LIST', 'TYPE', 'normal'));
+    const line = list.split('\n').find((l) => l.includes(` name=${name} `));
+    const id = line && /(?:^|\s)id=(\d+)/.exec(line)?.[1];
+    return id ? Number(id) : null;
   }
 
   private async run(): Promise<void> {
