@@ -26,7 +26,7 @@ function cookieAudience(deps: EdgeDeps) {
   return `${deps.config.jwt.audience}:admin-console`;
 }
 
-function adminFromCookie(deps: EdgeDeps, req: Request): { id: string; issuedAt: number } | null {
+function adminFromCookie(deps: EdgeDeps, req: Request): { id: string; passwordSince: number } | null {
   const token = (req.cookies as Record<string, string> | undefined)?.[COOKIE];
   if (!token) return null;
   const key = keyForToken(deps.keys, token);
@@ -37,7 +37,7 @@ function adminFromCookie(deps: EdgeDeps, req: Request): { id: string; issuedAt: 
       issuer: deps.config.jwt.issuer,
       audience: cookieAudience(deps),
     }) as jwt.JwtPayload;
-    return p.role === 'admin' && typeof p.sub === 'string' && typeof p.iat === 'number' ? { id: p.sub, issuedAt: p.iat } : null;
+    return p.role === 'admin' && typeof p.sub === 'string' && typeof p.pwd === 'number' ? { id: p.sub, passwordSince: p.pwd } : null;
   } catch {
     return null;
   }
@@ -47,12 +47,14 @@ const wantsHtml = (req: Request) => (req.headers.accept ?? '').includes('text/ht
 
 /**
  * The console cookie lasts hours, not minutes as an access token does: each
- * request checks that its user is still an admin and has not changed their
- * password since it was issued (a demoted or compromised admin is out at once).
+ * request checks that its user is still an admin and that their password is the
+ * one it was issued under (`pwd`: when that password was set, in ms; a password
+ * changed since, even while the sign-in was being checked, ends it), so a
+ * demoted or compromised admin is out at once.
  */
-async function stillAdmin(deps: EdgeDeps, cookie: { id: string; issuedAt: number }): Promise<boolean> {
+async function stillAdmin(deps: EdgeDeps, cookie: { id: string; passwordSince: number }): Promise<boolean> {
   const user = await findUserById(deps.db, cookie.id);
-  return user?.role === 'admin' && (!user.password_changed_at || user.password_changed_at.getTime() < (cookie.issuedAt + 1) * 1000);
+  return user?.role === 'admin' && user.password_changed_at.getTime() === cookie.passwordSince;
 }
 
 export function adminGuard(deps: EdgeDeps): RequestHandler {
@@ -127,7 +129,7 @@ export function adminRouter(deps: EdgeDeps): Router {
           res.status(401).type('html').send(loginPage('Invalid credentials, or not an admin.'));
           return;
         }
-        const token = jwt.sign({ role: 'admin' }, deps.keys.privateKey!, {
+        const token = jwt.sign({ role: 'admin', pwd: user.password_changed_at.getTime() }, deps.keys.privateKey!, {
           algorithm: 'RS256',
           keyid: deps.keys.kid,
           issuer: deps.config.jwt.issuer,
