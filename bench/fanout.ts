@@ -222,7 +222,8 @@ async function redisCpuSeconds(redis: Redis): Promise<number> {
 }
 
 async function rss(metricsUrl: string, metric: string): Promise<number> {
-  const text = await (await fetch(metricsUrl)).text();
+  const headers: Record<string, string> = process.env.METRICS_TOKEN ? { authorization: `Bearer ${process.env.METRICS_TOKEN}` } : {};
+  const text = await (await fetch(metricsUrl, { headers })).text();
   const m = new RegExp(`^${metric} (\\d+(?:\\.\\d+)?(?:e\\+\\d+)?)`, 'm').exec(text);
   if (!m) throw new Error(`${metric} not in ${metricsUrl}`);
   return Number(m[1]);

@@ -75,10 +75,11 @@ export async function endEarlyTx(db: Knex, auctionId: string): Promise<EndOutcom
     const row = (await lockAuction(trx, auctionId))!;
     if (row.status === 'ended') return { outcome: 'ended', row };
     if (row.status !== 'live') return { outcome: 'not_live', row };
-    // The cap: the next whole millisecond (an end asked again keeps the first).
+    // The cap: the next whole millisecond. An end asked again keeps the first (one
+    // fixed by the version before end_cap kept its ends_at, with hard_end set).
     const { rows } = await trx.raw(
       `update auctions a set end_cap = c.cap, ends_at = least(a.ends_at, c.cap), hard_end = true, updated_at = clock_timestamp()
-       from (select coalesce(end_cap, ${NEXT_MS}) as cap from auctions where id = ?) c
+       from (select coalesce(end_cap, case when hard_end then ends_at end, ${NEXT_MS}) as cap from auctions where id = ?) c
        where a.id = ? returning a.end_cap`,
       [auctionId, auctionId],
     );

@@ -12,8 +12,11 @@ export type ClientFrame =
   | { type: 'unsubscribe'; auctionId: string }
   | { type: 'chat.send'; auctionId: string; text: string; clientMsgId?: string };
 
-// Canonical lowercase UUIDs only, as on the REST side.
-const auctionId = Joi.string().pattern(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/).required();
+// Hyphenated UUIDs in either case, lowercased, as on the REST side (schemas.ts uuid()).
+const auctionId = Joi.string()
+  .pattern(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i)
+  .custom((value: string) => value.toLowerCase())
+  .required();
 
 const FRAME = Joi.alternatives().conditional('.type', {
   switch: [

@@ -370,3 +370,18 @@ test('the intake records the bids it takes in one write in the order it took the
   t.deepEqual(rows.map((r) => r.id), items.map((i) => i.id));
   t.deepEqual(rows.map((r) => Number(r.receipt_no)), rows.map((_, i) => Number(rows[0].receipt_no) + i), 'consecutive');
 });
+
+test.serial("an owner's end asked again keeps the first, also one fixed by the version before end_cap (hard_end, no cap)", async (t) => {
+  const sys = system();
+  const seller = await registerUser(sys, 'seller');
+  const a = await liveAuction(sys, seller, { softCloseSeconds: 30 });
+  const first = await endEarlyTx(sys.db, a.id);
+  const again = await endEarlyTx(sys.db, a.id);
+  t.deepEqual(again, first);
+  // As the previous version left an end: ends_at fixed, hard_end set, no cap.
+  const b = await liveAuction(sys, seller, { softCloseSeconds: 30 });
+  const { rows } = await sys.db.raw("update auctions set ends_at = date_trunc('milliseconds', clock_timestamp()), hard_end = true where id = ? returning ends_at", [b.id]);
+  const legacy = await endEarlyTx(sys.db, b.id);
+  t.deepEqual(legacy, { outcome: 'ending', endsAt: (rows[0].ends_at as Date).getTime() });
+  t.is((await sys.db('auctions').where({ id: b.id }).first()).end_cap.getTime(), (rows[0].ends_at as Date).getTime());
+});

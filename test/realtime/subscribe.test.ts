@@ -358,3 +358,15 @@ test('events a live subscriber cannot be sent (gone from the stream and not in t
   t.is((await c.next((f) => f.type === 'subscribed' && f.seq === 7)).seq, 7, 'no longer subscribed: may subscribe again');
   c.close();
 });
+
+test('an auction id in upper case subscribes to the same auction, as on the REST side', async (t) => {
+  const sys = system();
+  const seller = await registerUser(sys, 'seller');
+  const a = await liveAuction(sys, seller);
+  const c = await connectWs(sys.broadcaster!.url);
+  c.send({ type: 'subscribe', auctionId: a.id.toUpperCase() });
+  const sub = await c.next((f) => f.type === 'subscribed' || f.type === 'error');
+  t.is(sub.type, 'subscribed');
+  t.is(sub.auctionId, a.id);
+  c.close();
+});
