@@ -43,6 +43,8 @@ export class AuctionFeed {
    */
   private readonly tracked = new Map<string, { last: number; refs: number; live: boolean }>();
   private readerId: number | null = null;
+  /** Bumped at each (re)connection of the reader: a lookup begun before one is stale. */
+  private connection = 0;
   private stopping = false;
   private loop: Promise<void> | undefined;
 
@@ -67,10 +69,13 @@ export class AuctionFeed {
   ) {}
 
   start(): void {
-    // A new connection: its id is looked up again (see interrupt).
-    this.reader.on('ready', () => {
+    // A connection lost or new: its id is looked up again (see interrupt).
+    const forget = () => {
       this.readerId = null;
-    });
+      this.connection++;
+    };
+    this.reader.on('close', forget);
+    this.reader.on('ready', forget);
     this.loop = this.run();
   }
 
@@ -118,14 +123,22 @@ export class AuctionFeed {
     })().catch(() => undefined);
   }
 
-  /** The reader connection's id, found by its name from the control connection (the reader may be blocked). */
+  /**
+   * The reader connection's id, found by its name from the control connection
+   * (the reader may be blocked): the newest such connection (the server may
+   * still hold a dead one), and none if the reader reconnected meanwhile.
+   */
   private async lookUpReaderId(): Promise<number | null> {
     const name = this.reader.options.connectionName;
-    if (!name) return null;
+    if (!name || this.reader.status !== 'ready') return null;
+    const connection = this.connection;
     const list = String(await this.control.call('CLIENT', 'LIST', 'TYPE', 'normal'));
-    const line = list.split('\n').find((l) => l.includes(` name=${name} `));
-    const id = line && /(?:^|\s)id=(\d+)/.exec(line)?.[1];
-    return id ? Number(id) : null;
+    if (connection !== this.connection) return null;
+    const ids = list
+      .split('\n')
+      .filter((l) => l.includes(` name=${name} `))
+      .map((l) => Number(/(?:^|\s)id=(\d+)/.exec(l)?.[1]));
+    return ids.length ? Math.max(...ids) : null;
   }
 
   private async run(): Promise<void> {

@@ -58,12 +58,16 @@ const userTopic = (id: string) => `user:${id}`;
 export async function startBroadcaster(config: Config, logger: Logger): Promise<RunningBroadcaster> {
   const keys = loadKeys(config);
   const redis: Redis = createRedis(config, 'command');
-  const reader: Redis = createRedis(config, 'blocking');
+  // Reads block at most 1 s: 15 s of silence is a dead connection (see feedReader).
+  const reader: Redis = createRedis(config, 'blocking', { socketTimeout: 15_000 });
   for (const r of [redis, reader]) r.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
   await waitForRedis(redis, 10_000);
   const db: Knex = createDb(config, { poolMax: 4 });
   // Its name is unique, so that its connection's id can be found after a reconnect (auction-feed.ts).
-  const feedReader: Redis = createRedis(config, 'blocking', { connectionName: `blytz-feed-${randomUUID()}` });
+  // socketTimeout: its reads block at most 5 s, so 15 s of silence is a dead
+  // connection (no FIN: a failover, a lost host), dropped and reconnected, the read
+  // resent; without it the read would wait for the OS's keepalive (hours).
+  const feedReader: Redis = createRedis(config, 'blocking', { connectionName: `blytz-feed-${randomUUID()}`, socketTimeout: 15_000 });
   feedReader.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
   const sockets = new Set<uWS.WebSocket<SocketData>>();
   let stopping = false;

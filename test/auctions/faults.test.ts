@@ -40,12 +40,15 @@ test.serial('SIGKILL a worker in the middle of a drain (its transaction open, it
     return undefined;
   }, 20_000, "a worker's round waiting for the locks");
   sys.workerProcs[victim - 1]!.kill('SIGKILL');
+  const killedAt = Date.now();
   await sys.workerProcs[victim - 1]!.exited;
   await hold.commit();
   // Another burst, while the dead worker's drain is still locked in its queue.
   acked.push(...(await burst(t, sys, ids, users, 20, 100_000)));
-  // The dead worker's job is taken back after its lock (5 s) runs out.
+  // The dead worker's job is taken back after its lock (5 s) runs out and a
+  // stalled-job check (every 5 s) sees it: ~10–15 s. BullMQ's default 30 s locks would fail this.
   const r = await audit(t, sys, acked, ids, 25_000);
+  t.log(`every bid applied, published and audited ${((Date.now() - killedAt) / 1000).toFixed(1)} s after the kill`);
   t.is(r.lost, 0);
   t.is(r.duplicated, 0);
   t.is(r.mismatched, 0);
