@@ -32,6 +32,22 @@ export function eventOf(auctionId: string, [id, fields]: Entry): FeedEvent {
   return { auctionId, seq: seqOf(id), json: fields[fields.indexOf('event') + 1] ?? '{}' };
 }
 
+/**
+ * A blocking read on `reader` that blocks for seconds at most: if it has no
+ * answer in 15 s, the connection is dead without having closed (no FIN: a
+ * failover, a lost host) and would wait for the OS's keepalive, hours. It is
+ * dropped and reconnected, and ioredis resends the read on the new connection.
+ * (ioredis's own socketTimeout leaves a timer that keeps a stopped process alive.)
+ */
+export async function withWatchdog<T>(reader: Redis, read: Promise<T>, ms = 15_000): Promise<T> {
+  const watchdog = setTimeout(() => reader.disconnect(true), ms);
+  try {
+    return await read;
+  } finally {
+    clearTimeout(watchdog);
+  }
+}
+
 export class AuctionFeed {
   /**
    * Per auction: the last seq delivered (or, before any, the seq it was added
@@ -152,7 +168,7 @@ export class AuctionFeed {
         }
         const keys = ids.map((id) => auctionStream(this.prefix, id));
         const from = ids.map((id) => `${this.tracked.get(id)!.last}-0`);
-        const res = (await this.reader.xread('COUNT', 1000, 'BLOCK', 5000, 'STREAMS', ...keys, ...from)) as [string, Entry[]][] | null;
+        const res = (await withWatchdog(this.reader, this.reader.xread('COUNT', 1000, 'BLOCK', 5000, 'STREAMS', ...keys, ...from))) as [string, Entry[]][] | null;
         for (const [key, entries] of res ?? []) {
           const auctionId = key.slice(key.lastIndexOf(':') + 1);
           const t = this.tracked.get(auctionId);

@@ -24,7 +24,7 @@ import { loadKeys, verifyAccessToken, type AccessClaims } from '../../lib/jwt.js
 import { createDb } from '../../db/client.js';
 import { userEventsStream } from '../../queues/streams.js';
 import { MAX_FRAME_BYTES, parseFrame } from './protocol.js';
-import { AuctionFeed } from './auction-feed.js';
+import { AuctionFeed, withWatchdog } from './auction-feed.js';
 import { Subscriptions, auctionTopic, type Subscriber } from './subscriptions.js';
 import { sendChat } from './chat.js';
 import { addUniqueViewer, reportViewers, viewerTotals } from '../../lib/viewers.js';
@@ -58,16 +58,12 @@ const userTopic = (id: string) => `user:${id}`;
 export async function startBroadcaster(config: Config, logger: Logger): Promise<RunningBroadcaster> {
   const keys = loadKeys(config);
   const redis: Redis = createRedis(config, 'command');
-  // Reads block at most 1 s: 15 s of silence is a dead connection (see feedReader).
-  const reader: Redis = createRedis(config, 'blocking', { socketTimeout: 15_000 });
+  const reader: Redis = createRedis(config, 'blocking');
   for (const r of [redis, reader]) r.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
   await waitForRedis(redis, 10_000);
   const db: Knex = createDb(config, { poolMax: 4 });
   // Its name is unique, so that its connection's id can be found after a reconnect (auction-feed.ts).
-  // socketTimeout: its reads block at most 5 s, so 15 s of silence is a dead
-  // connection (no FIN: a failover, a lost host), dropped and reconnected, the read
-  // resent; without it the read would wait for the OS's keepalive (hours).
-  const feedReader: Redis = createRedis(config, 'blocking', { connectionName: `blytz-feed-${randomUUID()}`, socketTimeout: 15_000 });
+  const feedReader: Redis = createRedis(config, 'blocking', { connectionName: `blytz-feed-${randomUUID()}` });
   feedReader.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
   const sockets = new Set<uWS.WebSocket<SocketData>>();
   let stopping = false;
@@ -355,7 +351,7 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
         }
         // An entry can hold 100 events (a round's batch): 50 entries keep one
         // synchronous delivery loop to a few thousand.
-        const res = (await reader.xread('COUNT', 50, 'BLOCK', 1_000, 'STREAMS', stream, lastId)) as
+        const res = (await withWatchdog(reader, reader.xread('COUNT', 50, 'BLOCK', 1_000, 'STREAMS', stream, lastId))) as
           | [string, [string, string[]][]][]
           | null;
         for (const [, entries] of res ?? []) {
