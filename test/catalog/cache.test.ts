@@ -4,6 +4,9 @@ import { makeCategory, makeProduct } from '../helpers/catalog.js';
 import { startEdge, type RunningEdge } from '../../edge/http/server.js';
 import { createLogger } from '../../lib/logger.js';
 import { client } from '../helpers/http.js';
+import { randomUUID } from 'node:crypto';
+import { CatalogCache } from '../../edge/http/services/cache.js';
+import { waitFor } from '../helpers/auctions.js';
 
 const system = useSystem(test);
 const P = '/api/v1/products';
@@ -82,4 +85,31 @@ test('no stale read after a write returns, even with readers racing the writer',
   stop = true;
   await Promise.all(readers);
   t.is(stale, 0);
+});
+
+test('an invalidation that Redis refuses after a write is retried in the background until the entry is gone', async (t) => {
+  const sys = system();
+  const prefix = `${sys.config.redis.prefix}-flaky`;
+  let fails = 2;
+  // The first two invalidations fail, as in a connection blip.
+  const flaky = new Proxy(sys.redis, {
+    get(target, prop, receiver) {
+      if (prop === 'multi' && fails > 0) {
+        fails--;
+        return () => {
+          const chain = { incr: () => chain, expire: () => chain, del: () => chain, exec: async () => Promise.reject(new Error('connection blip')) };
+          return chain;
+        };
+      }
+      return Reflect.get(target, prop, receiver);
+    },
+  });
+  const cache = new CatalogCache(flaky, prefix, sys.edge.deps.metrics, createLogger('test', 'silent'), true);
+  const id = randomUUID();
+  t.deepEqual(await cache.product(id, async () => ({ v: 'old' })), { v: 'old' });
+  t.is(await sys.redis.exists(`${prefix}:cache:product:${id}`), 1, 'cached');
+  await cache.invalidateProduct(id);
+  await waitFor(async () => ((await sys.redis.exists(`${prefix}:cache:product:${id}`)) === 0 ? true : undefined), 5_000, 'the entry dropped by a retry');
+  t.deepEqual(await cache.product(id, async () => ({ v: 'new' })), { v: 'new' });
+  t.is(fails, 0);
 });

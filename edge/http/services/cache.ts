@@ -105,22 +105,44 @@ export class CatalogCache {
     if (!this.enabled) return;
     const productGen = this.key('gen', 'product', id);
     const listGen = this.key('gen', 'product_list');
-    try {
-      await this.redis
-        .multi()
-        .incr(productGen)
-        .expire(productGen, GENERATION_TTL_SECONDS)
-        .del(this.key('product', id))
-        .incr(listGen)
-        .exec();
-    } catch (err) {
-      // Entries expire by TTL; a Redis that was down has lost them anyway (no persistence).
-      this.logger.error({ err: (err as Error).message, productId: id }, 'cache invalidation failed');
-    }
+    await this.invalidate(`product ${id}`, PRODUCT_TTL_SECONDS, () =>
+      this.redis.multi().incr(productGen).expire(productGen, GENERATION_TTL_SECONDS).del(this.key('product', id)).incr(listGen).exec(),
+    );
   }
 
   async invalidateCategories(): Promise<void> {
     if (!this.enabled) return;
-    await this.redis.incr(this.key('gen', 'categories')).catch((err: unknown) => this.warn(err));
+    await this.invalidate('categories', CATEGORIES_TTL_SECONDS, () => this.redis.incr(this.key('gen', 'categories')));
+  }
+
+  /**
+   * Runs an invalidation after a write committed. If Redis errs (a blip: one that
+   * was down has lost every entry anyway, keeping nothing on disk), it is retried
+   * in the background, backing off up to 30 s, until it succeeds or the entries it
+   * drops have expired (`ttlSeconds`): until then an edge may serve the value from
+   * before the write. The write itself has succeeded and is answered as such.
+   */
+  private async invalidate(what: string, ttlSeconds: number, run: () => Promise<unknown>): Promise<void> {
+    try {
+      await run();
+      return;
+    } catch (err) {
+      this.logger.error({ err: (err as Error).message, what }, 'cache invalidation failed; retrying in the background');
+    }
+    const until = Date.now() + ttlSeconds * 1000;
+    let delay = 250;
+    const retry = () => {
+      setTimeout(() => {
+        run().then(
+          () => this.logger.info({ what }, 'cache invalidated after a retry'),
+          () => {
+            delay = Math.min(delay * 2, 30_000);
+            if (Date.now() + delay < until) retry();
+            else this.logger.error({ what }, 'cache invalidation abandoned: the entries have expired');
+          },
+        );
+      }, delay).unref();
+    };
+    retry();
   }
 }
