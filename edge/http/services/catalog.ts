@@ -68,16 +68,19 @@ export async function changeProduct(
   input: Partial<ProductInput>,
   variants: VariantInput[] | undefined,
 ): Promise<Product> {
-  await deps.db.transaction(async (trx) => {
+  // The answer is read in the write's own transaction, under its lock: read after
+  // the commit, a delete in between made it a 200 with no body.
+  const product = await deps.db.transaction(async (trx) => {
     await lockOwned(trx, id, caller);
     if (input.categoryId !== undefined && !(await categoryExists(trx, input.categoryId))) throw unknownCategory();
     await updateProduct(trx, id, input);
     if (variants && !(await replaceVariants(trx, id, variants))) {
       throw new AppError('validation_failed', 'a variant id does not belong to this product', [{ path: 'body.variants', message: 'unknown variant id' }]);
     }
+    return (await findProduct(trx, id))!;
   });
   await deps.cache.invalidateProduct(id);
-  return (await findProduct(deps.db, id))!;
+  return product;
 }
 
 export async function deleteProduct(deps: EdgeDeps, caller: AccessClaims, id: string): Promise<void> {
