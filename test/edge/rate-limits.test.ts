@@ -144,6 +144,16 @@ test.serial("failed logins: the admin console's sign-in counts against the same 
   assertLimited(t, await sys.api.post(`${A}/login`, { email: admin.email, password: admin.password }), 'and the API login too', 3600);
 });
 
+test.serial("failed logins: change-password's current-password guesses count against the account's budget", async (t) => {
+  const sys = system();
+  const u = await registerUser(sys);
+  await resetCounters(sys);
+  const change = (currentPassword: string) => sys.api.post(`${A}/change-password`, { currentPassword, newPassword: 'a brand new password' }, { token: u.accessToken });
+  for (let i = 0; i < FAILED; i++) t.is((await change(`wrong password ${i}`)).status, 400);
+  assertLimited(t, await change(u.password), 'the right password, account capped', 3600);
+  assertLimited(t, await sys.api.post(`${A}/login`, { email: u.email, password: u.password }), 'and the login too', 3600);
+});
+
 test.serial('failed logins: parallel wrong guesses get no more password checks than the budget', async (t) => {
   const sys = system();
   const victim = await registerUser(sys);

@@ -201,8 +201,15 @@ export async function changePassword(
 ): Promise<void> {
   const user = await findUserById(deps.db, caller.id);
   if (!user) throw unauthorized();
-  if (!(await verifyPassword(deps.config, user.password_hash, input.currentPassword))) {
-    throw new AppError('validation_failed', 'current password is wrong', [{ path: 'body.currentPassword', message: 'does not match' }]);
+  // Counted against the account's failed-login budget, as a login is: a stolen
+  // access token must not buy unlimited guesses at the password.
+  try {
+    await authenticate(deps, user.email, input.currentPassword);
+  } catch (err) {
+    if (err instanceof AppError && err.code === 'unauthorized') {
+      throw new AppError('validation_failed', 'current password is wrong', [{ path: 'body.currentPassword', message: 'does not match' }]);
+    }
+    throw err;
   }
   const hash = await hashPassword(deps.config, input.newPassword);
   const notice = await deps.db.transaction(async (trx) => {
