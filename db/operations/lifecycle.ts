@@ -10,7 +10,6 @@ import { publicFrame, type AuctionFrame } from '../../auction/frames.js';
 import { dbNow, hasQueuedBids, insertEvents, lockAuction, lockReceipts, NEXT_MS, saveState, toState, waitForDbTime } from './auctions.js';
 import type { AuctionRow } from '../tables.js';
 
-
 export type StartOutcome = { outcome: 'started'; row: AuctionRow; frame: AuctionFrame } | { outcome: 'not_found' | 'not_scheduled' | 'not_due'; row?: AuctionRow };
 
 export async function startAuctionTx(db: Knex, auctionId: string, onlyIfDue: boolean): Promise<StartOutcome> {
@@ -63,10 +62,11 @@ export type EndOutcome = { outcome: 'ending'; endsAt: number } | { outcome: 'not
  * request move it, as they would have without the request (see the engine's
  * endCap). Returns the cap.
  *
- * That time is the database clock's next whole millisecond. Receipt times are judged in whole milliseconds, floored (see
- * loadDrainInputs), against `ends_at`: an end at the floor of now rejected as
- * late the bids received earlier in the same millisecond, on a busy auction the
- * last ones, which decide the winner. The commit then waits for that time, so
+ * That time is the database clock's next whole millisecond. Receipt times are
+ * judged in whole milliseconds, floored (see loadDrainInputs), against
+ * `ends_at`: an end at the floor of now rejected as late the bids received
+ * earlier in the same millisecond, on a busy auction the last ones, which
+ * decide the winner. The commit then waits for that time, so
  * a bid recorded after it (recording waits on the receipt lock) is at or past it.
  */
 export async function endEarlyTx(db: Knex, auctionId: string): Promise<EndOutcome> {

@@ -3,6 +3,7 @@
  * joi. A frame that fails gets an `error` frame; the connection stays open.
  */
 import Joi from 'joi';
+import { uuid } from '../http/schemas.js';
 
 export const MAX_FRAME_BYTES = 16 * 1024;
 
@@ -12,11 +13,8 @@ export type ClientFrame =
   | { type: 'unsubscribe'; auctionId: string }
   | { type: 'chat.send'; auctionId: string; text: string; clientMsgId?: string };
 
-// Hyphenated UUIDs in either case, lowercased, as on the REST side (schemas.ts uuid()).
-const auctionId = Joi.string()
-  .pattern(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i)
-  .custom((value: string) => value.toLowerCase())
-  .required();
+// The REST side's rule: hyphenated, either case, lowercased.
+const auctionId = uuid().required();
 
 const FRAME = Joi.alternatives().conditional('.type', {
   switch: [

@@ -86,10 +86,11 @@ export async function createAuction(deps: EdgeDeps, caller: AccessClaims, input:
     let startsAt: Date | null = null;
     if (input.startsAt !== undefined) {
       startsAt = new Date(input.startsAt);
-      if (startsAt.getTime() <= (await dbNow(trx))) {
+      const now = await dbNow(trx);
+      if (startsAt.getTime() <= now) {
         throw new AppError('validation_failed', 'startsAt must be in the future', [{ path: 'body.startsAt', message: 'is in the past' }]);
       }
-      if (startsAt.getTime() > (await dbNow(trx)) + START_HORIZON_MS) {
+      if (startsAt.getTime() > now + START_HORIZON_MS) {
         throw new AppError('validation_failed', 'startsAt must be within a year', [{ path: 'body.startsAt', message: 'is more than a year ahead' }]);
       }
     }
