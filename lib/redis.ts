@@ -8,6 +8,11 @@ export type { Redis };
  * - `command`: request-path commands; fails fast when Redis is down
  *   (no offline queue) so the edge answers 503 instead of hanging.
  * - `blocking`: BullMQ workers (maxRetriesPerRequest null, as BullMQ requires).
+ *
+ * A `command` connection is watched for going silent (see watchLiveness). A
+ * `blocking` one is not, as a probe would wait behind a blocked read: its owner
+ * calls watchLiveness when it issues none (BullMQ's main connection), and the
+ * blocking reads carry their own watchdog (BullMQ's, and withWatchdog's).
  */
 export function createRedis(config: Config, kind: 'command' | 'blocking' = 'command', extra: RedisOptions = {}): Redis {
   const options: RedisOptions = {
@@ -19,13 +24,48 @@ export function createRedis(config: Config, kind: 'command' | 'blocking' = 'comm
     retryStrategy: (times) => Math.min(times * 200, 2_000),
     ...extra,
   };
-  if (config.redis.url) return new Redis(config.redis.url, options);
-  return new Redis({
-    host: config.redis.host,
-    port: config.redis.port,
-    password: config.redis.password ?? undefined,
-    ...options,
-  });
+  const redis = config.redis.url
+    ? new Redis(config.redis.url, options)
+    : new Redis({ host: config.redis.host, port: config.redis.port, password: config.redis.password ?? undefined, ...options });
+  if (kind === 'command') watchLiveness(redis);
+  return redis;
+}
+
+/**
+ * Drops and remakes a connection that has gone silent. A lost host, a network
+ * partition, or a failover behind a load balancer can leave a connection that
+ * neither answers nor closes; the kernel's keepalive would find it after hours,
+ * and meanwhile every command sent on it waits (on the edge: every bid request).
+ * So every `everyMs` a PING is sent; with no answer within `timeoutMs` the
+ * connection is dropped and made again, and ioredis resends the commands that
+ * were waiting (or fails them, as the connection's options say). While it
+ * reconnects, a `command` connection refuses new commands at once (no offline
+ * queue): the edge answers 503 rather than hanging.
+ *
+ * The timeout is far above any command this code sends on such a connection
+ * (none blocks), so a slow Redis is not taken for a dead one. The timers do
+ * not keep a process alive, and stop when the connection is closed for good.
+ */
+export function watchLiveness(redis: Redis, everyMs = 3_000, timeoutMs = 7_000): void {
+  let probing = false;
+  const timer = setInterval(() => {
+    if (probing || redis.status !== 'ready') return;
+    probing = true;
+    const socket = redis.stream;
+    const deadline = setTimeout(() => {
+      if (redis.stream === socket && redis.status === 'ready') redis.disconnect(true);
+    }, timeoutMs);
+    deadline.unref();
+    redis
+      .ping()
+      .catch(() => undefined)
+      .finally(() => {
+        probing = false;
+        clearTimeout(deadline);
+      });
+  }, everyMs);
+  timer.unref();
+  redis.once('end', () => clearInterval(timer));
 }
 
 /** Resolves when the connection is ready, or rejects after `ms`. */

@@ -7,7 +7,7 @@ import { metricsAllowed } from '../lib/metrics-token.js';
 import http from 'node:http';
 import { getConfigOrExit } from '../lib/env.js';
 import { createLogger } from '../lib/logger.js';
-import { createRedis, waitForRedis } from '../lib/redis.js';
+import { createRedis, waitForRedis, watchLiveness } from '../lib/redis.js';
 import { installShutdown } from '../lib/shutdown.js';
 import { createDb } from '../db/client.js';
 import { QUEUE_NAMES, isQueueName, type QueueName } from '../queues/names.js';
@@ -36,6 +36,7 @@ if (port !== null && !(Number.isInteger(port) && port >= 0 && port < 65536)) {
 try {
   const redis = createRedis(config, 'blocking');
   redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
+  watchLiveness(redis); // no blocking command is sent on it
   await waitForRedis(redis, 10_000);
   const db = createDb(config);
   await db.raw('select 1');

@@ -1,7 +1,7 @@
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { JOB_QUEUE, JOB_SCHEMAS, type JobName } from '../queues/jobs.js';
 import { QUEUE_NAMES, isQueueName, queuePrefix, type QueueName } from '../queues/names.js';
-import { createRedis, type Redis } from '../lib/redis.js';
+import { createRedis, watchLiveness, type Redis } from '../lib/redis.js';
 import type { WorkerContext } from './context.js';
 import { HANDLERS, type Handler } from './registry.js';
 
@@ -59,6 +59,9 @@ export function startWorkers(ctx: WorkerContext, queues: readonly QueueName[] = 
   const workers = queues.map((queue) => {
     const connection = createRedis(ctx.config, 'blocking');
     connection.on('error', () => undefined); // reported through the worker's 'error' event
+    // BullMQ blocks on a duplicate of it (with its own watchdog); this one carries
+    // no blocking command, so it can be watched for going silent.
+    watchLiveness(connection);
     connections.push(connection);
     const worker = new Worker(queue, (job) => runJob(ctx, job), {
       connection,
