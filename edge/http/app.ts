@@ -60,8 +60,11 @@ export function createApp(deps: EdgeDeps) {
   }
   app.use(corsPolicy(config));
 
-  const skipUnlimited = (req: Request) => UNLIMITED_PATHS.has(req.path) || req.path.startsWith('/admin/queues');
-  app.use(limiter(deps, 'ip', config.rateLimits.generalPerMinute, 'ip', { skip: skipUnlimited }));
+  // "/auth/* 20 requests a minute, everything else 100" (API.md): the auth routes
+  // have the auth budget only (below), matched as the router mounts them (case-insensitive).
+  const authPath = new RegExp(`^${API_BASE}/auth(/|$)`, 'i');
+  const skipGeneral = (req: Request) => UNLIMITED_PATHS.has(req.path) || req.path.startsWith('/admin/queues') || authPath.test(req.path);
+  app.use(limiter(deps, 'ip', config.rateLimits.generalPerMinute, 'ip', { skip: skipGeneral }));
 
   // Health, metrics, keys and docs: before authentication, so a stale token a
   // client happens to send never fails a health check or a key fetch.

@@ -71,7 +71,16 @@ test.serial('general limit: 429 after the budget, on every route, for anonymous 
   t.deepEqual(statuses, Array(GENERAL).fill(200));
   assertLimited(t, await api.get('/.well-known/jwks.json'), 'jwks');
   assertLimited(t, await api.get('/api/v1/does-not-exist'), 'unknown route');
-  assertLimited(t, await api.post(`${A}/login`, {}), 'auth routes are inside the general budget too');
+  // "/auth/* 20 requests a minute, everything else 100" (API.md): auth routes have their own budget only.
+  t.is((await api.post(`${A}/login`, {})).status, 400, 'auth routes are outside the general budget');
+  t.is((await api.post('/API/V1/AUTH/login', {})).status, 400, 'however the path is cased');
+});
+
+test.serial('auth requests do not spend the general budget', async (t) => {
+  const { api } = system();
+  t.deepEqual(await times(AUTH, () => api.post(`${A}/login`, {})), Array(AUTH).fill(400));
+  t.deepEqual(await times(GENERAL, () => api.get('/.well-known/jwks.json')), Array(GENERAL).fill(200));
+  assertLimited(t, await api.get('/.well-known/jwks.json'), 'general, after its own budget');
 });
 
 test.serial('/healthz and /readyz are never rate limited', async (t) => {
