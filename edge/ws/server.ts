@@ -41,11 +41,21 @@ interface SocketData {
   refilledAt: number;
   /** This connection's id (an anonymous viewer's identity for unique counts). */
   id: string;
+  /**
+   * This connection's chat.send frames, handled one after another so that its
+   * messages get seqs in the order it sent them (each is a transaction of its
+   * own; run at once, they would take the auction's row lock in any order).
+   */
+  chat: Promise<void>;
+  /** chat.send frames waiting in `chat`; over MAX_CHAT_QUEUED more are refused. */
+  chatQueued: number;
 }
 
 const FRAMES_PER_SECOND = 20;
 const FRAME_BURST = 40;
 const MAX_SUBSCRIPTIONS = 50;
+/** Far above slow mode's burst (5): only a client flooding a slow database reaches it. */
+const MAX_CHAT_QUEUED = 20;
 
 export interface RunningBroadcaster {
   port: number;
@@ -211,7 +221,7 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
         }
       }
       res.upgrade<SocketData>(
-        { user, auctions: new Map(), open: true, tokens: FRAME_BURST, refilledAt: Date.now(), id: randomUUID() },
+        { user, auctions: new Map(), open: true, tokens: FRAME_BURST, refilledAt: Date.now(), id: randomUUID(), chat: Promise.resolve(), chatQueued: 0 },
         req.getHeader('sec-websocket-key'),
         req.getHeader('sec-websocket-protocol'),
         req.getHeader('sec-websocket-extensions'),
@@ -275,14 +285,20 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
           ws.send(JSON.stringify({ type: 'unsubscribed', auctionId: frame.auctionId }));
           return;
         case 'chat.send':
-          sendChat({ db, redis, config }, data.user, frame).then(
-            (r) => {
-              if (!r.ok) sendError(ws, r.code, r.message);
-            },
-            (err: unknown) => {
-              logger.warn({ err: (err as Error).message }, 'chat.send failed');
-              sendError(ws, 'unavailable', 'the message could not be sent, try again');
-            },
+          if (data.chatQueued >= MAX_CHAT_QUEUED) return sendError(ws, 'rate_limited', 'slow mode: one message a second');
+          data.chatQueued++;
+          data.chat = data.chat.then(() =>
+            sendChat({ db, redis, config }, data.user, frame).then(
+              (r) => {
+                data.chatQueued--;
+                if (!r.ok && data.open) sendError(ws, r.code, r.message);
+              },
+              (err: unknown) => {
+                data.chatQueued--;
+                logger.warn({ err: (err as Error).message }, 'chat.send failed');
+                if (data.open) sendError(ws, 'unavailable', 'the message could not be sent, try again');
+              },
+            ),
           );
           return;
       }

@@ -149,3 +149,21 @@ test('chat history is paginated newest first', async (t) => {
   t.deepEqual([...p1.body.data, ...p2.body.data, ...p3.body.data].map((m: { text: string }) => m.text), ['line 4', 'line 3', 'line 2', 'line 1', 'line 0']);
   t.is(p3.body.nextCursor, null);
 });
+
+test("one connection's messages get seqs in the order it sent them", async (t) => {
+  const sys = system();
+  const seller = await registerUser(sys, 'seller');
+  const a = await liveAuction(sys, seller);
+  // Five talkers, each sending its burst of five at once, interleaved.
+  const talkers = await Promise.all(Array.from({ length: 5 }, () => registerUser(sys)));
+  const clients = await Promise.all(talkers.map((u) => subscribed(sys.broadcaster!.url, a.id, u.accessToken)));
+  for (let i = 0; i < 5; i++) clients.forEach((c, k) => c.send({ type: 'chat.send', auctionId: a.id, text: `${k}:${i}` }));
+  const viewer = clients[0]!;
+  await waitFor(async () => (viewer.frames.filter((f) => f.type === 'chat.message').length === 25 ? true : undefined), 15_000, '25 messages');
+  const messages = viewer.frames.filter((f) => f.type === 'chat.message');
+  t.deepEqual(messages.map((m) => m.seq), [...messages.map((m) => m.seq)].sort((x, y) => x - y), 'delivered in seq order');
+  for (let k = 0; k < 5; k++) {
+    t.deepEqual(messages.filter((m) => m.userId === talkers[k]!.id).map((m) => m.text), [0, 1, 2, 3, 4].map((i) => `${k}:${i}`), `talker ${k}'s order`);
+  }
+  for (const c of clients) c.close();
+});
