@@ -114,7 +114,10 @@ export function validatePart<T>(schema: Joi.ObjectSchema<T> | undefined, value: 
 /** Mounts each route on `router` with auth, role and validation middleware. */
 export function mountRoutes(router: Router, routes: AnyRoute[]): void {
   for (const route of routes) {
-    const guard: RequestHandler = (req, _res, next) => {
+    const guard: RequestHandler = (req, res, next) => {
+      // The route's pattern for the request metrics: read at 'finish', req.baseUrl
+      // is no longer this router's when the request left it with an error.
+      res.locals.routePattern = `${req.baseUrl}${route.path}`;
       if (route.auth === 'user' || route.roles) {
         if (!req.user) return next(unauthorized());
         if (route.roles && !route.roles.includes(req.user.role)) return next(forbidden('your role may not do this'));

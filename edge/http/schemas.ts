@@ -15,10 +15,19 @@ export const uuid = () =>
     // A custom rule's value is kept even where input is not converted (bodies).
     .custom((value: string) => value.toLowerCase());
 export const email = () => Joi.string().email({ tlds: { allow: false } }).max(254);
-export const password = () => Joi.string().min(8).max(128);
-// Printable text without control characters.
-/** A one-line text: 1..max characters, no control characters, not only spaces (a name, a title). */
-export const text = (max: number) => Joi.string().min(1).max(max).pattern(/^[^\p{Cc}]+$/u, 'no control characters').pattern(/\S/u, 'not blank');
+export const password = () => Joi.string().min(8).max(128).pattern(/^[^\uD800-\uDFFF]*$/u, 'no unpaired surrogates');
+/**
+ * Text has no unpaired UTF-16 surrogate (`"\ud800"` is valid JSON): such a
+ * string has no UTF-8 form, so Postgres would store U+FFFD for it, or refuse it
+ * inside a JSON event. (In a `u` pattern, a surrogate pair is one code point,
+ * outside the class; only an unpaired one is in it.)
+ */
+export const NO_CONTROLS_OR_LONE_SURROGATES = /^[^\p{Cc}\uD800-\uDFFF]+$/u;
+/** A one-line text: 1..max characters, no control characters or unpaired surrogates, not only spaces (a name, a title). */
+export const text = (max: number) =>
+  Joi.string().min(1).max(max).pattern(NO_CONTROLS_OR_LONE_SURROGATES, 'no control characters or unpaired surrogates').pattern(/\S/u, 'not blank');
+/** A multi-line text (a description): no NUL or unpaired surrogate; line breaks and tabs allowed. */
+export const longText = (max: number) => Joi.string().max(max).allow('').pattern(/^[^\0\uD800-\uDFFF]*$/u, 'no NUL characters or unpaired surrogates');
 /**
  * An ISO-8601 UTC timestamp (API.md): a date and time with a four-digit year
  * and a zone (`Z` or an offset), naming a day the calendar has. Joi's isoDate()

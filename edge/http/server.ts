@@ -9,6 +9,7 @@ import { createDb } from '../../db/client.js';
 import { Producer } from '../../queues/producer.js';
 import { createApp } from './app.js';
 import { createBidFastPath } from './fast-bids.js';
+import { answerProtocolErrors } from './protocol-errors.js';
 import { within } from './routes/ops.js';
 import type { EdgeDeps } from './deps.js';
 import { createEdgeMetrics, registerQueueGauge } from './metrics.js';
@@ -72,6 +73,7 @@ export async function startEdge(config: Config, logger: Logger): Promise<Running
     res.once('close', () => open.delete(res));
     if (!fastBids(req, res)) app(req, res);
   });
+  answerProtocolErrors(server, config);
   // Slightly above common load balancer idle timeouts, so the LB closes first.
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;

@@ -32,9 +32,18 @@ return ok`;
 
 export type ChatResult = { ok: true } | { ok: false; code: string; message: string };
 
+/**
+ * The form words are compared in: compatibility forms folded (fullwidth `ｓｃａｍ`
+ * is `scam`), invisible format characters dropped (`sc\u200bam`), every run of
+ * spaces one space (`wire  transfer`, a non-breaking space), lower case.
+ */
+export function foldForFilter(text: string): string {
+  return text.normalize('NFKC').replace(/\p{Cf}/gu, '').replace(/\s+/gu, ' ').toLowerCase();
+}
+
 export function blockedWordIn(text: string, words: string[]): string | undefined {
-  const lower = text.toLowerCase();
-  return words.find((w) => new RegExp(`(^|[^\\p{L}\\p{N}])${w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}($|[^\\p{L}\\p{N}])`, 'u').test(lower));
+  const folded = foldForFilter(text);
+  return words.find((w) => new RegExp(`(^|[^\\p{L}\\p{N}])${foldForFilter(w).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}($|[^\\p{L}\\p{N}])`, 'u').test(folded));
 }
 
 export async function sendChat(

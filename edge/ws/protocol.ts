@@ -3,7 +3,7 @@
  * joi. A frame that fails gets an `error` frame; the connection stays open.
  */
 import Joi from 'joi';
-import { uuid } from '../http/schemas.js';
+import { NO_CONTROLS_OR_LONE_SURROGATES, uuid } from '../http/schemas.js';
 
 export const MAX_FRAME_BYTES = 16 * 1024;
 
@@ -28,9 +28,10 @@ const FRAME = Joi.alternatives().conditional('.type', {
         auctionId,
         // 1..500 characters (code points) is chat.ts's check; here only a bound
         // on size, since Joi counts UTF-16 units (an emoji is two).
-        // No NUL (Postgres text cannot hold it) and not only spaces.
-        text: Joi.string().min(1).max(1_000).pattern(/^[^\0]*$/, 'no NUL characters').pattern(/\S/, 'not blank').required(),
-        clientMsgId: Joi.string().max(64),
+        // One line, as REST's text(): no control characters (NUL: Postgres text
+        // cannot hold it), no unpaired surrogate (no UTF-8 form), not only spaces.
+        text: Joi.string().min(1).max(1_000).pattern(NO_CONTROLS_OR_LONE_SURROGATES, 'no control characters or unpaired surrogates').pattern(/\S/, 'not blank').required(),
+        clientMsgId: Joi.string().max(64).pattern(NO_CONTROLS_OR_LONE_SURROGATES, 'no control characters or unpaired surrogates'),
       }),
     },
   ],

@@ -43,12 +43,15 @@ test('metrics: request counters and latency by route pattern, error counts, proc
   const u = await registerUser(sys);
   await sys.api.get('/api/v1/auth/profile', { token: u.accessToken });
   await sys.api.get('/api/v1/nope');
+  t.is((await sys.api.get('/api/v1/products?limit=0')).status, 400);
   const res = await sys.api.get('/metrics');
   t.is(res.status, 200);
   t.regex(res.headers.get('content-type') ?? '', /text\/plain/);
   t.regex(res.text, /blytz_http_requests_total\{method="GET",route="\/api\/v1\/auth\/profile",status="200"\} \d+/);
   t.regex(res.text, /blytz_http_requests_total\{method="POST",route="\/api\/v1\/auth\/register",status="201"\} \d+/);
   t.regex(res.text, /blytz_http_request_duration_seconds_bucket\{le="0.1",method="GET",route="\/api\/v1\/auth\/profile",status="200"\}/);
+  t.regex(res.text, /blytz_http_requests_total\{method="GET",route="\/api\/v1\/products",status="400"\} \d+/, 'an error keeps its route\'s full pattern');
+  t.notRegex(res.text, /route="\/products"/);
   t.regex(res.text, /route="unmatched",status="404"/, 'unknown URLs do not create labels of their own');
   t.notRegex(res.text, /\/api\/v1\/nope/);
   t.regex(res.text, /blytz_http_errors_total\{code="not_found",status="404"\} \d+/);

@@ -1,5 +1,6 @@
 import test from 'ava';
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import net from 'node:net';
 import { loadConfig } from '../../lib/env.js';
 import { createLogger } from '../../lib/logger.js';
 import { startEdge, type RunningEdge } from '../../edge/http/server.js';
@@ -367,6 +368,39 @@ test('no error body leaks stack traces, paths, SQL or library messages', async (
   }
 });
 
+test("requests Node's HTTP parser refuses get the envelope and the security headers", async (t) => {
+  const sys = system();
+  const { port } = new URL(sys.edge.url);
+  /** Sends `head` on a raw socket; returns the status, headers and body of the answer. */
+  const raw = (head: string) =>
+    new Promise<{ status: number; headers: Record<string, string>; body: string }>((resolve, reject) => {
+      const socket = net.connect(Number(port), '127.0.0.1', () => socket.write(head));
+      let text = '';
+      socket.on('data', (d) => (text += d.toString('latin1')));
+      socket.on('error', reject);
+      socket.on('close', () => {
+        const [top = '', body = ''] = text.split('\r\n\r\n');
+        const [statusLine = '', ...lines] = top.split('\r\n');
+        const headers = Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
+        resolve({ status: Number(statusLine.split(' ')[1]), headers, body });
+      });
+    });
+  const cases: [string, string, number, string][] = [
+    ['headers over 16 KB', `GET /api/v1/auctions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'headers_too_large'],
+    ['two Content-Lengths', 'POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}', 400, 'validation_failed'],
+    ['Content-Length with Transfer-Encoding', 'POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n{}', 400, 'validation_failed'],
+    ['an Expect other than 100-continue', 'GET /api/v1/auctions HTTP/1.1\r\nHost: x\r\nExpect: foo\r\nConnection: close\r\n\r\n', 417, 'expectation_failed'],
+  ];
+  for (const [what, head, status, code] of cases) {
+    const res = await raw(head);
+    t.is(res.status, status, what);
+    t.is(JSON.parse(res.body).error.code, code, what);
+    t.is(res.headers['x-content-type-options'], 'nosniff', `${what}: nosniff`);
+    t.true(res.headers['x-frame-options'] === 'DENY' || /frame-ancestors 'none'/.test(res.headers['content-security-policy'] ?? ''), `${what}: frame protection`);
+  }
+  t.is((await sys.api.get('/readyz')).status, 200);
+});
+
 test('NUL characters and out-of-range numbers that reach Postgres are 400, not 500', async (t) => {
   const sys = system();
   const seller = await registerUser(sys, 'seller');
@@ -375,6 +409,8 @@ test('NUL characters and out-of-range numbers that reach Postgres are 400, not 5
     ['login with a NUL in the email', await sys.api.post('/api/v1/auth/login', { email: '\u0000', password: 'x' })],
     ['search for a NUL', await sys.api.get('/api/v1/products?q=%00')],
     ['a search cursor with a rank below real\'s range', await sys.api.get(`/api/v1/products?q=a&cursor=${cursor}`)],
+    ['a name with an unpaired surrogate', await sys.api.post('/api/v1/auth/register', { email: `s${randomUUID()}@x.io`, password: 'password123', name: 'a\ud800' })],
+    ['a description with an unpaired surrogate', await sys.api.post('/api/v1/products', { title: 'x', categoryId: '00000000-0000-4000-8000-000000000000', price: 100, description: '\udc00' }, { token: seller.accessToken })],
     ['a product description with a NUL', await sys.api.post('/api/v1/products', { title: 'x', categoryId: '00000000-0000-4000-8000-000000000000', price: 100, description: 'a\u0000' }, { token: seller.accessToken })],
   ] as const) {
     t.is(res.status, 400, `${what}: ${res.text}`);

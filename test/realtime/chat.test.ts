@@ -167,3 +167,33 @@ test("one connection's messages get seqs in the order it sent them", async (t) =
   }
   for (const c of clients) c.close();
 });
+
+test('chat: text or ids that Postgres cannot store are bad_frame, and blocked words are found however they are spaced or written', async (t) => {
+  const sys = system();
+  const seller = await registerUser(sys, 'seller');
+  const a = await liveAuction(sys, seller);
+  const users = await Promise.all(Array.from({ length: 3 }, () => registerUser(sys)));
+  // Each client sends at most 5 (slow mode's burst), so every answer is the frame's own.
+  const [c1, c2, c3] = await Promise.all(users.map((u) => subscribed(sys.broadcaster!.url, a.id, u.accessToken)));
+  const refusals = async (c: Awaited<ReturnType<typeof subscribed>>, texts: { text: string; clientMsgId?: string }[]) => {
+    for (const f of texts) c.send({ type: 'chat.send', auctionId: a.id, ...f });
+    await waitFor(async () => (c.frames.filter((f) => f.type === 'error').length >= texts.length ? true : undefined), 5_000, `${texts.length} refusals`);
+    return c.frames.filter((f) => f.type === 'error').map((f) => f.code);
+  };
+  t.deepEqual(
+    await refusals(c1!, [{ text: 'x\ud800' }, { text: '\udc00 hi' }, { text: 'hi', clientMsgId: 'a\u0000' }, { text: 'tab\there' }, { text: 'esc\u001b[31m' }]),
+    ['bad_frame', 'bad_frame', 'bad_frame', 'bad_frame', 'bad_frame'],
+  );
+  t.deepEqual(
+    await refusals(c2!, [{ text: 'wire  transfer please' }, { text: 'wire\u00a0transfer' }, { text: 'a sc\u200bam' }, { text: 'ｓｃａｍ!' }, { text: 'FRAUD.' }]),
+    ['blocked', 'blocked', 'blocked', 'blocked', 'blocked'],
+  );
+  // Words that merely contain one pass; a pair with an emoji is fine.
+  c3!.send({ type: 'chat.send', auctionId: a.id, text: 'scampi \u{1F990}' });
+  await c3!.next((f) => f.type === 'chat.message');
+  t.deepEqual(c3!.frames.filter((f) => f.type === 'error'), []);
+  await new Promise((r) => setTimeout(r, 300));
+  const stored = (await sys.api.get(`/api/v1/auctions/${a.id}/chat`)).body.data as { text: string }[];
+  t.deepEqual(stored.map((m) => m.text), ['scampi \u{1F990}']);
+  for (const c of [c1, c2, c3]) c!.close();
+});

@@ -5,7 +5,7 @@ import { AppError } from '../../../lib/errors.js';
 import type { EdgeDeps } from '../deps.js';
 import { cursorSchema, decodeCursor, encodeCursor, limitSchema } from '../pagination.js';
 import { defineRoute, type AnyRoute } from '../route.js';
-import { currency, isoDate, money, text, uuid } from '../schemas.js';
+import { currency, isoDate, longText, money, text, uuid } from '../schemas.js';
 import * as catalog from '../services/catalog.js';
 
 const variantSchema = Joi.object({ id: uuid(), sku: Joi.string(), name: Joi.string(), price: Joi.number().integer(), stock: Joi.number().integer() });
@@ -34,7 +34,7 @@ const variantInput = (withId: boolean) =>
   });
 const productFields = {
   title: text(200),
-  description: Joi.string().max(10_000).allow(''),
+  description: longText(10_000),
   categoryId: uuid(),
   price: money(),
   currency: currency(),

@@ -1,0 +1,53 @@
+/**
+ * Answers to requests Node's HTTP parser refuses before any handler sees them:
+ * malformed framing (two Content-Lengths, Content-Length with Transfer-Encoding,
+ * control characters in a header), headers over Node's 16 KB, a request not
+ * complete in time, or an `Expect` other than 100-continue. Node's own answers
+ * are bare (no body, none of the headers API.md puts on every response); these
+ * carry the error envelope and the same security headers as every other answer.
+ */
+import http, { IncomingMessage, ServerResponse } from 'node:http';
+import { Socket } from 'node:net';
+import type { Config } from '../../lib/env.js';
+import { securityHeaderWriter } from './middleware/security.js';
+
+const REFUSALS: Record<string, { status: number; code: string; message: string }> = {
+  HPE_HEADER_OVERFLOW: { status: 431, code: 'headers_too_large', message: 'request headers too large' },
+  ERR_HTTP_REQUEST_TIMEOUT: { status: 408, code: 'request_timeout', message: 'the request was not received in time' },
+};
+const MALFORMED = { status: 400, code: 'validation_failed', message: 'malformed HTTP request' };
+
+/** The security headers as raw header lines (helmet's, recorded once; the two API.md requires without that record). */
+function securityHeaderLines(write: ((res: ServerResponse) => void) | null): string {
+  if (!write) return 'X-Content-Type-Options: nosniff\r\nX-Frame-Options: DENY\r\n';
+  const stub = new ServerResponse(new IncomingMessage(new Socket()));
+  write(stub);
+  const names = (stub as ServerResponse & { getRawHeaderNames(): string[] }).getRawHeaderNames();
+  return names.map((name) => `${name}: ${String(stub.getHeader(name))}\r\n`).join('');
+}
+
+export function answerProtocolErrors(server: http.Server, config: Config): void {
+  const writeSecurity = securityHeaderWriter(config);
+  const security = securityHeaderLines(writeSecurity);
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    // As Node's default: answer only when nothing of a response was written yet.
+    const inFlight = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
+    if (err.code === 'ECONNRESET' || !socket.writable || (inFlight && inFlight.headersSent)) {
+      socket.destroy();
+      return;
+    }
+    const { status, code, message } = REFUSALS[err.code ?? ''] ?? MALFORMED;
+    const body = JSON.stringify({ error: { code, message } });
+    socket.end(
+      `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\n${security}Content-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  });
+  // Registering the listener replaces Node's bare 417.
+  server.on('checkExpectation', (_req: IncomingMessage, res: ServerResponse) => {
+    const body = JSON.stringify({ error: { code: 'expectation_failed', message: 'only Expect: 100-continue is supported' } });
+    if (writeSecurity) writeSecurity(res);
+    else res.setHeader('X-Content-Type-Options', 'nosniff').setHeader('X-Frame-Options', 'DENY');
+    res.writeHead(417, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body), Connection: 'close' }).end(body);
+  });
+}
