@@ -61,6 +61,8 @@ export interface Config {
   chatBlockedWords: string[];
   /** About how many events each auction's Redis stream keeps (replay history). */
   auctionStreamMaxlen: number;
+  /** How often the broadcaster closes sockets whose session has ended (logout, password change, reuse). */
+  wsSessionCheckMs: number;
 }
 
 /** Variables that must be set in production; in development they have safe defaults. */
@@ -134,6 +136,7 @@ const schema = Joi.object({
   CATALOG_CACHE: Joi.string().valid('on', 'off').default('on'),
   CHAT_BLOCKED_WORDS: Joi.string().allow('').default('scam,fraud,wire transfer'),
   AUCTION_STREAM_MAXLEN: Joi.number().integer().min(1000).max(1_000_000).default(2000),
+  WS_SESSION_CHECK_MS: Joi.number().integer().min(100).max(600_000).default(10_000),
 }).unknown(true);
 
 export class ConfigError extends Error {
@@ -237,6 +240,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     shutdownGraceMs: v.SHUTDOWN_GRACE_MS,
     catalogCache: v.CATALOG_CACHE === 'on',
     auctionStreamMaxlen: v.AUCTION_STREAM_MAXLEN,
+    wsSessionCheckMs: v.WS_SESSION_CHECK_MS,
     chatBlockedWords: String(v.CHAT_BLOCKED_WORDS).split(',').map((w) => w.trim().toLowerCase()).filter(Boolean),
   };
   return deepFreeze(config);

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import type { RefreshTokenRow } from '../tables.js';
+import { withArrayLiterals } from '../arrays.js';
 
 export async function insertRefreshToken(
   trx: Knex,
@@ -51,6 +52,27 @@ export async function revokeFamily(db: Knex, familyId: string, reason: string): 
     .where({ family_id: familyId })
     .whereNull('revoked_at')
     .update({ revoked_at: db.raw('clock_timestamp()') as unknown as Date, revoked_reason: reason });
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * Of the sessions `sids` (refresh-token families, the `sid` of access tokens),
+ * those that have ended: no token of theirs is left unrevoked (logout, a
+ * password change elsewhere, a reused token), or none is left at all (the
+ * account deleted). A sid that is not a UUID names no session: ended.
+ */
+export async function endedSessions(db: Knex, sids: readonly string[]): Promise<Set<string>> {
+  const ended = new Set(sids.filter((s) => !UUID.test(s)));
+  const ids = [...new Set(sids.filter((s) => UUID.test(s)))];
+  if (ids.length === 0) return ended;
+  const { rows } = (await db.raw(
+    `select s.sid from unnest(?::uuid[]) as s(sid)
+      where not exists (select 1 from refresh_tokens r where r.family_id = s.sid and r.revoked_at is null)`,
+    withArrayLiterals([ids]) as Knex.RawBinding[],
+  )) as { rows: { sid: string }[] };
+  for (const r of rows) ended.add(r.sid);
+  return ended;
 }
 
 /** Revokes every session of a user except `keepFamilyId` (change-password). */

@@ -1,6 +1,8 @@
 /**
  * The broadcaster: a uWebSockets.js server on WS_PORT. It authenticates at the
- * upgrade (an invalid token is refused with 401), answers pings, rejects bad
+ * upgrade (an invalid token, or one of a session that has ended, is refused
+ * with 401; a socket is closed with 4401 when its session ends, see
+ * closeEndedSessions), answers pings, rejects bad
  * frames with an `error` frame (the connection stays open), serves auction
  * subscriptions (replay from `sinceSeq`, then live, see subscriptions.ts), and
  * delivers private per-user events read from the user-events Redis stream to
@@ -22,6 +24,7 @@ import type { Logger } from '../../lib/logger.js';
 import { createRedis, waitForRedis, type Redis } from '../../lib/redis.js';
 import { loadKeys, verifyAccessToken, type AccessClaims } from '../../lib/jwt.js';
 import { createDb } from '../../db/client.js';
+import { endedSessions } from '../../db/operations/refresh-tokens.js';
 import { userEventsStream } from '../../queues/streams.js';
 import { MAX_FRAME_BYTES, parseFrame } from './protocol.js';
 import { AuctionFeed, withWatchdog } from './auction-feed.js';
@@ -211,22 +214,43 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
     upgrade: (res, req, context) => {
       const token = new URLSearchParams(req.getQuery() ?? '').get('token');
       let user: AccessClaims | null = null;
+      const refuse = (message: string) =>
+        plainHeaders(res, '401 Unauthorized', 'application/json').end(JSON.stringify({ error: { code: 'unauthorized', message } }));
       if (token !== null) {
         user = verifyAccessToken(keys, config, token);
         if (!user) {
-          res.cork(() => {
-            plainHeaders(res, '401 Unauthorized', 'application/json').end(JSON.stringify({ error: { code: 'unauthorized', message: 'invalid or expired token' } }));
-          });
+          res.cork(() => refuse('invalid or expired token'));
           return;
         }
       }
-      res.upgrade<SocketData>(
-        { user, auctions: new Map(), open: true, tokens: FRAME_BURST, refilledAt: Date.now(), id: randomUUID(), chat: Promise.resolve(), chatQueued: 0 },
-        req.getHeader('sec-websocket-key'),
-        req.getHeader('sec-websocket-protocol'),
-        req.getHeader('sec-websocket-extensions'),
-        context,
-      );
+      const data: SocketData = { user, auctions: new Map(), open: true, tokens: FRAME_BURST, refilledAt: Date.now(), id: randomUUID(), chat: Promise.resolve(), chatQueued: 0 };
+      // req is valid only until this function returns.
+      const key = req.getHeader('sec-websocket-key');
+      const protocol = req.getHeader('sec-websocket-protocol');
+      const extensions = req.getHeader('sec-websocket-extensions');
+      if (!user) {
+        res.upgrade<SocketData>(data, key, protocol, extensions, context);
+        return;
+      }
+      // A token of a session that has ended (see closeEndedSessions) opens none.
+      // If Postgres does not answer, it is let in: the periodic check closes it later.
+      let aborted = false;
+      res.onAborted(() => {
+        aborted = true;
+      });
+      const sid = user.sid;
+      void endedSessions(db, [sid])
+        .then(
+          (ended) => ended.has(sid),
+          (err: unknown) => {
+            logger.warn({ err: (err as Error).message }, 'session not checked at upgrade');
+            return false;
+          },
+        )
+        .then((ended) => {
+          if (aborted) return;
+          res.cork(() => (ended ? refuse('this session has ended') : res.upgrade<SocketData>(data, key, protocol, extensions, context)));
+        });
     },
     open: (ws) => {
       sockets.add(ws);
@@ -351,6 +375,42 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
       });
   }, 1_000);
 
+  /**
+   * A socket is bound to the session of the token it opened with, not to the
+   * token's lifetime: it stays open while the session lives (the client keeps
+   * refreshing its tokens over REST), and is closed (4401 "session ended") once
+   * the session ends: a logout, a password change from another session, a
+   * reused refresh token, the account deleted. Else a stolen token's socket
+   * would go on receiving its victim's private events after the victim changed
+   * their password. Checked every WS_SESSION_CHECK_MS, one query for all sockets.
+   */
+  let sessionRun: Promise<void> | null = null;
+  const closeEndedSessions = () => {
+    if (sessionRun || stopping) return;
+    const bySid = new Map<string, [uWS.WebSocket<SocketData>, SocketData][]>();
+    for (const ws of sockets) {
+      const data = ws.getUserData();
+      if (!data.user) continue;
+      const list = bySid.get(data.user.sid);
+      if (list) list.push([ws, data]);
+      else bySid.set(data.user.sid, [[ws, data]]);
+    }
+    if (bySid.size === 0) return;
+    sessionRun = (async () => {
+      const sids = [...bySid.keys()];
+      for (let i = 0; i < sids.length; i += 5_000) {
+        for (const sid of await endedSessions(db, sids.slice(i, i + 5_000))) {
+          for (const [ws, data] of bySid.get(sid) ?? []) if (data.open) ws.end(4401, 'session ended');
+        }
+      }
+    })()
+      .catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'sessions not checked'))
+      .finally(() => {
+        sessionRun = null;
+      });
+  };
+  const sessionTimer = setInterval(closeEndedSessions, config.wsSessionCheckMs);
+
   // Private user events: every instance reads the whole stream from "now".
   const stream = userEventsStream(config.redis.prefix);
   const pump = (async () => {
@@ -394,6 +454,8 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
     (closing ??= (async () => {
       stopping = true;
       clearInterval(viewersTimer);
+      clearInterval(sessionTimer);
+      await sessionRun;
       uWS.us_listen_socket_close(listenSocket);
       // This instance's viewers leave the totals now rather than in 15 s (after a
       // report in flight, which would otherwise put them back).

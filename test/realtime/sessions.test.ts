@@ -1,0 +1,68 @@
+/**
+ * A WebSocket is bound to its token's session: closed (4401) when the session
+ * ends, and a token of an ended session opens none, though the token itself has
+ * not expired.
+ */
+import test from 'ava';
+import { WebSocket } from 'ws';
+import { registerUser, useSystem } from '../helpers/system.js';
+import { waitFor } from '../helpers/auctions.js';
+
+const system = useSystem(test, { broadcaster: true, env: { WS_SESSION_CHECK_MS: '200' } });
+
+/** Opens a socket; resolves with it once open, or with the refused upgrade's status. */
+function open(url: string, token: string): Promise<{ ws?: WebSocket; status?: number; closed: { code?: number } }> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`${url}?token=${token}`);
+    const closed: { code?: number } = {};
+    ws.on('close', (code) => (closed.code = code));
+    ws.once('open', () => resolve({ ws, closed }));
+    ws.once('unexpected-response', (_req, res) => resolve({ status: res.statusCode, closed }));
+    ws.once('error', reject);
+  });
+}
+
+test("a socket closes when its session ends (another session's password change, a logout); the ended session's token opens none", async (t) => {
+  const sys = system();
+  const url = sys.broadcaster!.url;
+  const u = await registerUser(sys); // session A
+  const login = await sys.api.post('/api/v1/auth/login', { email: u.email, password: u.password }); // session B
+  t.is(login.status, 200);
+  const b = login.body as { accessToken: string; refreshToken: string };
+  const third = await sys.api.post('/api/v1/auth/login', { email: u.email, password: u.password }); // session C
+  const c = third.body as { accessToken: string; refreshToken: string };
+
+  const sockA = await open(url, u.accessToken);
+  const sockB = await open(url, b.accessToken);
+  const sockC = await open(url, c.accessToken);
+  // A refresh is not an end: C's socket stays open with C's new tokens.
+  const refreshed = await sys.api.post('/api/v1/auth/refresh', { refreshToken: c.refreshToken });
+  t.is(refreshed.status, 200);
+
+  // B changes the password: A's and C's sessions end, B's goes on.
+  t.is((await sys.api.post('/api/v1/auth/change-password', { currentPassword: u.password, newPassword: 'another-password-1' }, { token: b.accessToken })).status, 204);
+  await waitFor(async () => (sockA.closed.code !== undefined && sockC.closed.code !== undefined ? true : undefined), 5_000, 'A and C closed');
+  t.is(sockA.closed.code, 4401);
+  t.is(sockC.closed.code, 4401);
+  // Their access tokens have not expired, but open nothing now.
+  t.is((await open(url, u.accessToken)).status, 401);
+  t.is((await open(url, (refreshed.body as { accessToken: string }).accessToken)).status, 401);
+
+  // B's socket is still open and served.
+  await new Promise((r) => setTimeout(r, 600));
+  t.is(sockB.closed.code, undefined);
+  sockB.ws!.send(JSON.stringify({ type: 'ping' }));
+  await new Promise<void>((resolve) => sockB.ws!.once('message', () => resolve()));
+
+  // B logs out: its socket closes too.
+  t.is((await sys.api.post('/api/v1/auth/logout', { refreshToken: b.refreshToken }, { token: b.accessToken })).status, 204);
+  await waitFor(async () => (sockB.closed.code !== undefined ? true : undefined), 5_000, 'B closed');
+  t.is(sockB.closed.code, 4401);
+  t.is((await open(url, b.accessToken)).status, 401);
+
+  // A new login's session opens as usual.
+  const again = await sys.api.post('/api/v1/auth/login', { email: u.email, password: 'another-password-1' });
+  const fresh = await open(url, (again.body as { accessToken: string }).accessToken);
+  t.truthy(fresh.ws);
+  fresh.ws!.close();
+});
