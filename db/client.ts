@@ -2,6 +2,7 @@ import knexFactory, { type Knex } from 'knex';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import type { Config } from '../lib/env.js';
+import { queryWatchdog } from './query-watchdog.js';
 
 export type { Knex };
 
@@ -30,7 +31,7 @@ export const MIGRATIONS_DIR = path.join(here, 'migrations');
  * does the same. Migrations are always the `.ts` files run through tsx,
  * in development and production alike, so knex's recorded names never differ.
  */
-export function knexConfig(config: Config, overrides: { database?: string; poolMax?: number } = {}): Knex.Config {
+export function knexConfig(config: Config, overrides: DbOverrides = {}): Knex.Config {
   const base = config.db.connection;
   const session = {
     statement_timeout: config.db.statementTimeoutMs,
@@ -57,7 +58,12 @@ export function knexConfig(config: Config, overrides: { database?: string; poolM
   return {
     client: 'pg',
     connection,
-    pool: { min: 0, max: overrides.poolMax ?? config.db.poolMax },
+    pool: {
+      min: 0,
+      max: overrides.poolMax ?? config.db.poolMax,
+      // The statement timeout and a margin: see query-watchdog.ts.
+      ...(overrides.watchdog && config.db.statementTimeoutMs > 0 ? { afterCreate: queryWatchdog(config.db.statementTimeoutMs + 5_000) } : {}),
+    },
     acquireConnectionTimeout: config.db.connectTimeoutMs,
     migrations: {
       directory: MIGRATIONS_DIR,
@@ -205,6 +211,13 @@ export async function rawTransaction<T>(db: Knex, fn: (tx: RawTx) => Promise<T>)
   });
 }
 
-export function createDb(config: Config, overrides: { database?: string; poolMax?: number } = {}): Knex {
+export interface DbOverrides {
+  database?: string;
+  poolMax?: number;
+  /** Drop connections whose query has no answer past the statement timeout (see query-watchdog.ts): the app's roles, not migrations. */
+  watchdog?: boolean;
+}
+
+export function createDb(config: Config, overrides: DbOverrides = {}): Knex {
   return knexFactory(knexConfig(config, overrides));
 }
