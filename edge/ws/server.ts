@@ -322,7 +322,9 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
                 logger.warn({ err: (err as Error).message }, 'chat.send failed');
                 if (data.open) sendError(ws, 'unavailable', 'the message could not be sent, try again');
               },
-            ),
+            )
+            // A link that failed would skip every later one: the queue must go on.
+            .catch(() => undefined),
           );
           return;
       }
