@@ -37,23 +37,43 @@ export function createRedis(config: Config, kind: 'command' | 'blocking' = 'comm
  * neither answers nor closes; the kernel's keepalive would find it after hours,
  * and meanwhile every command sent on it waits (on the edge: every bid request).
  * So every `everyMs` a PING is sent; with no answer within `timeoutMs` the
- * connection is dropped and made again, and ioredis resends the commands that
- * were waiting (or fails them, as the connection's options say). While it
- * reconnects, a `command` connection refuses new commands at once (no offline
- * queue): the edge answers 503 rather than hanging.
+ * connection is dropped and made again. A new connection whose ready check has
+ * no answer within `timeoutMs` (accepted, then silent) is dropped the same way.
+ *
+ * The commands that were waiting fail ("no answer"), and are not sent again on
+ * the new connection as ioredis would: Redis may have been stalled rather than
+ * gone, and have run them, and a rate-limit count, an XADD or a BullMQ move must
+ * not run twice. Requests that waited on the silent connection thus fail after
+ * at most `everyMs + timeoutMs`; while it reconnects, a `command` connection
+ * refuses new commands at once (no offline queue): the edge answers 503.
  *
  * The timeout is far above any command this code sends on such a connection
- * (none blocks), so a slow Redis is not taken for a dead one. The timers do
+ * (none blocks), so a slow Redis is rarely taken for a dead one. The timers do
  * not keep a process alive, and stop when the connection is closed for good.
  */
 export function watchLiveness(redis: Redis, everyMs = 3_000, timeoutMs = 7_000): void {
+  const drop = () => {
+    (redis as unknown as { flushQueue: (err: Error) => void }).flushQueue(new Error(`no answer from Redis in ${timeoutMs} ms: connection dropped`));
+    redis.disconnect(true);
+  };
   let probing = false;
+  let connectedAt: number | null = null;
   const timer = setInterval(() => {
+    // Connected, and its ready check unanswered: ioredis gives that no deadline.
+    if (redis.status === 'connect') {
+      connectedAt ??= Date.now();
+      if (Date.now() - connectedAt > timeoutMs) {
+        connectedAt = null;
+        drop();
+      }
+      return;
+    }
+    connectedAt = null;
     if (probing || redis.status !== 'ready') return;
     probing = true;
     const socket = redis.stream;
     const deadline = setTimeout(() => {
-      if (redis.stream === socket && redis.status === 'ready') redis.disconnect(true);
+      if (redis.stream === socket && redis.status === 'ready') drop();
     }, timeoutMs);
     deadline.unref();
     redis

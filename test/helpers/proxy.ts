@@ -9,17 +9,20 @@ export interface TcpProxy {
    * a load balancer). Connections made afterwards are forwarded as usual.
    */
   blackhole: () => void;
+  /** While on, connections made are accepted and then silent too (a server that accepts and never answers). */
+  silenceNew: (on: boolean) => void;
   /** Connections open now that are not silenced. */
   open: () => number;
   close: () => Promise<void>;
 }
 
-/** A TCP proxy on a free port of 127.0.0.1 (see freePort) forwarding to `targetPort`. */
-export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
+/** A TCP proxy on a free port of 127.0.0.1 (see freePort) forwarding to `targetHost:targetPort`. */
+export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'): Promise<TcpProxy> {
+  let newSilent = false;
   const pairs = new Set<{ client: net.Socket; upstream: net.Socket; silent: boolean }>();
   const server = net.createServer((client) => {
-    const upstream = net.connect(targetPort, '127.0.0.1');
-    const pair = { client, upstream, silent: false };
+    const upstream = net.connect(targetPort, targetHost);
+    const pair = { client, upstream, silent: newSilent };
     pairs.add(pair);
     client.on('data', (d) => {
       if (!pair.silent) upstream.write(d);
@@ -49,6 +52,9 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     port,
     blackhole: () => {
       for (const p of pairs) p.silent = true;
+    },
+    silenceNew: (on) => {
+      newSilent = on;
     },
     open: () => [...pairs].filter((p) => !p.silent).length,
     close: async () => {

@@ -50,7 +50,7 @@ function canListen(port: number): Promise<boolean> {
  * A private redis-server on a free port, for tests that kill Redis. Never the shared one.
  * Pass the `port` of one that was stopped to bring Redis back where clients expect it.
  */
-export async function startPrivateRedis(port?: number): Promise<{ port: number; stop: () => Promise<void> }> {
+export async function startPrivateRedis(port?: number): Promise<{ port: number; stop: () => Promise<void>; pause: () => void; resume: () => void }> {
   port ??= await freePort();
   const child: ChildProcess = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
     stdio: 'ignore',
@@ -69,6 +69,9 @@ export async function startPrivateRedis(port?: number): Promise<{ port: number; 
   probe.disconnect();
   return {
     port,
+    /** Stalls the server (SIGSTOP): connections stay open, nothing is answered. */
+    pause: () => child.kill('SIGSTOP'),
+    resume: () => child.kill('SIGCONT'),
     stop: () =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null || child.signalCode !== null) return resolve();

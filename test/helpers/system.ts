@@ -39,7 +39,7 @@ export interface System {
   producer: Producer;
   sweeper?: { stop: () => Promise<void> };
   workerProcs: Spawned[];
-  privateRedis?: { port: number; stop: () => Promise<void> };
+  privateRedis?: { port: number; stop: () => Promise<void>; pause: () => void; resume: () => void };
 }
 
 export interface SystemOptions {
