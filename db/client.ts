@@ -62,7 +62,7 @@ export function knexConfig(config: Config, overrides: DbOverrides = {}): Knex.Co
       min: 0,
       max: overrides.poolMax ?? config.db.poolMax,
       // The statement timeout and a margin: see query-watchdog.ts.
-      ...(overrides.watchdog && config.db.statementTimeoutMs > 0 ? { afterCreate: queryWatchdog(config.db.statementTimeoutMs + 5_000) } : {}),
+      ...(overrides.watchdog && config.db.statementTimeoutMs > 0 ? queryWatchdog(config.db.statementTimeoutMs + 5_000) : {}),
     },
     acquireConnectionTimeout: config.db.connectTimeoutMs,
     migrations: {

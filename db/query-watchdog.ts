@@ -10,7 +10,10 @@
  * query has had no answer for `limitMs` (the timeout and a margin) is dead, or
  * its server is: its socket is destroyed, which fails the queries waiting on it
  * ("Connection terminated unexpectedly") and makes knex discard it, so the pool
- * opens a fresh one; the pool's idle connections are dropped with it. Migrations are not watched: they may run longer on purpose
+ * opens a fresh one. What silenced one connection has most likely silenced the
+ * others: those not waiting for an answer are retired, not dropped (one in use
+ * between two statements of a transaction goes on): the pool discards each
+ * the next time it would hand it out (`validate`). Migrations are not watched: they may run longer on purpose
  * (`statement_timeout = 0` for concurrent index builds).
  *
  * Every query of a watched connection passes through `query` (knex's callback
@@ -31,8 +34,16 @@ interface Watched {
   since: number;
 }
 
-export function queryWatchdog(limitMs: number): (connection: unknown, done: (err: Error | null, connection: unknown) => void) => void {
+export interface QueryWatchdog {
+  /** knex's pool `afterCreate`: starts watching the connection. */
+  afterCreate: (connection: unknown, done: (err: Error | null, connection: unknown) => void) => void;
+  /** knex's pool `validate`: false for a retired connection (its socket is then closed). */
+  validate: (connection: unknown) => boolean;
+}
+
+export function queryWatchdog(limitMs: number): QueryWatchdog {
   const watched = new Set<Watched>();
+  const retired = new WeakSet<object>();
   let timer: NodeJS.Timeout | null = null;
   const drop = (w: Watched, why: string) => {
     watched.delete(w);
@@ -42,16 +53,20 @@ export function queryWatchdog(limitMs: number): (connection: unknown, done: (err
     const now = Date.now();
     const dead = [...watched].filter((w) => w.pending > 0 && now - w.since > limitMs);
     for (const w of dead) drop(w, `no answer from Postgres in ${limitMs} ms: connection dropped`);
-    // What silenced one connection (a lost host, a partition) has most likely
-    // silenced the pool's idle ones too: dropped with it, rather than each
-    // costing the next query that takes it another `limitMs`. Reopening is cheap.
-    if (dead.length > 0) for (const w of watched) if (w.pending === 0) drop(w, 'a connection of this pool went silent: idle connection dropped');
+    // Rather than each costing the next query that takes it another `limitMs`.
+    if (dead.length > 0) for (const w of watched) if (w.pending === 0) retired.add(w.client);
     if (watched.size === 0 && timer) {
       clearInterval(timer);
       timer = null;
     }
   };
-  return (connection, done) => {
+  const validate = (connection: unknown) => {
+    if (!retired.has(connection as object)) return true;
+    // Discarded: its socket is closed at once (a silent one would hold an orderly end).
+    (connection as PgClient).connection?.stream?.destroy();
+    return false;
+  };
+  const afterCreate: QueryWatchdog['afterCreate'] = (connection, done) => {
     const client = connection as PgClient;
     const w: Watched = { client, pending: 0, since: Date.now() };
     const begin = () => {
@@ -104,4 +119,5 @@ export function queryWatchdog(limitMs: number): (connection: unknown, done: (err
     }
     done(null, connection);
   };
+  return { afterCreate, validate };
 }

@@ -1,7 +1,8 @@
 /**
  * The query watchdog on real connections through a TCP proxy that silences
  * them: a query with no answer past the limit fails and its connection is
- * dropped, with the pool's idle connections; answered queries, in every form
+ * dropped, and the connections not waiting for an answer are retired (the pool
+ * discards them when it would hand them out); answered queries, in every form
  * pg takes, are not touched.
  */
 import test from 'ava';
@@ -13,13 +14,13 @@ async function watchedClient(port: number, watch: ReturnType<typeof queryWatchdo
   const c = new pg.Client({ host: '127.0.0.1', port, user: process.env.DB_USER ?? 'postgres', password: process.env.DB_PASSWORD, database: 'postgres' });
   c.on('error', () => undefined);
   await c.connect();
-  await new Promise<void>((resolve, reject) => watch(c, (err) => (err ? reject(err) : resolve())));
+  await new Promise<void>((resolve, reject) => watch.afterCreate(c, (err) => (err ? reject(err) : resolve())));
   return c;
 }
 
-test('a query with no answer past the limit fails, and its connection and the idle ones are dropped', async (t) => {
+test('a query with no answer past the limit fails and its connection is dropped; the idle ones are retired', async (t) => {
   t.timeout(30_000);
-  const proxy = await startTcpProxy(Number(process.env.DB_PORT ?? 5432));
+  const proxy = await startTcpProxy(Number(process.env.DB_PORT ?? 5432), process.env.DB_HOST ?? '127.0.0.1');
   const watch = queryWatchdog(1_500);
   const [busy, idle] = [await watchedClient(proxy.port, watch), await watchedClient(proxy.port, watch)];
   const ended = (c: pg.Client) => new Promise<void>((resolve) => c.once('end', () => resolve()));
@@ -31,6 +32,7 @@ test('a query with no answer past the limit fails, and its connection and the id
     await new Promise<void>((resolve, reject) => busy.query('select 2 as x', (err: Error | null) => (err ? reject(err) : resolve())));
     await new Promise((r) => setTimeout(r, 2_000)); // idle past the limit: nothing pending, not dropped
     t.is((await busy.query('select 3 as x')).rows[0].x, 3);
+    t.true(watch.validate(idle), 'nothing retired while every connection answers');
 
     proxy.blackhole();
     const started = Date.now();
@@ -39,8 +41,8 @@ test('a query with no answer past the limit fails, and its connection and the id
     t.log(`failed after ${took} ms: ${err?.message}`);
     t.true(took >= 1_400, `not before the limit: ${took} ms`);
     t.regex(err?.message ?? '', /no answer from Postgres/);
-    await idleEnded; // the idle connection was dropped with it
-    t.pass();
+    t.false(watch.validate(idle), 'the idle connection is retired');
+    await idleEnded; // and its socket closed when the pool discarded it
   } finally {
     await proxy.close();
   }

@@ -20,7 +20,7 @@ const system = useSystem(test);
 test('an edge and a worker recover from Postgres connections gone silent', async (t) => {
   t.timeout(90_000);
   const sys = system();
-  const proxy = await startTcpProxy(Number(process.env.DB_PORT ?? 5432));
+  const proxy = await startTcpProxy(Number(process.env.DB_PORT ?? 5432), process.env.DB_HOST ?? '127.0.0.1');
   // A short statement timeout: the watchdog's limit is it plus 5 s.
   const env = { ...sys.env, DB_PORT: String(proxy.port), DB_STATEMENT_TIMEOUT_MS: '1000' };
   const edge = await startEdge(testConfig(env), createLogger('test', 'silent'));
