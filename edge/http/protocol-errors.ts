@@ -38,9 +38,12 @@ export function answerProtocolErrors(server: http.Server, config: Config): void 
     }
     const { status, code, message } = REFUSALS[err.code ?? ''] ?? MALFORMED;
     const body = JSON.stringify({ error: { code, message } });
+    // Closed once written, as Node's default does: end() alone would keep the
+    // socket until the client closes its side.
     socket.end(
       `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\n${security}Content-Type: application/json; charset=utf-8\r\n` +
         `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      () => socket.destroy(),
     );
   });
   // Registering the listener replaces Node's bare 417.

@@ -26,8 +26,12 @@ export const NO_CONTROLS_OR_LONE_SURROGATES = /^[^\p{Cc}\uD800-\uDFFF]+$/u;
 /** A one-line text: 1..max characters, no control characters or unpaired surrogates, not only spaces (a name, a title). */
 export const text = (max: number) =>
   Joi.string().min(1).max(max).pattern(NO_CONTROLS_OR_LONE_SURROGATES, 'no control characters or unpaired surrogates').pattern(/\S/u, 'not blank');
-/** A multi-line text (a description): no NUL or unpaired surrogate; line breaks and tabs allowed. */
-export const longText = (max: number) => Joi.string().max(max).allow('').pattern(/^[^\0\uD800-\uDFFF]*$/u, 'no NUL characters or unpaired surrogates');
+/** A multi-line text (a description): no control characters but line breaks and tabs, no unpaired surrogate. */
+export const longText = (max: number) =>
+  Joi.string()
+    .max(max)
+    .allow('')
+    .pattern(/^[^\0-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F\uD800-\uDFFF]*$/u, 'no control characters but line breaks and tabs, no unpaired surrogates');
 /**
  * An ISO-8601 UTC timestamp (API.md): a date and time with a four-digit year
  * and a zone (`Z` or an offset), naming a day the calendar has. Joi's isoDate()

@@ -81,6 +81,81 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
   const sockets = new Set<uWS.WebSocket<SocketData>>();
   let stopping = false;
 
+  /**
+   * A socket is bound to the session of the token it opened with, not to the
+   * token's lifetime: it stays open while the session lives (the client keeps
+   * refreshing its tokens over REST), and is closed (4401 "session ended") once
+   * the session ends: a logout, a password change from another session, a
+   * reused refresh token, the account deleted. Else a stolen token's socket
+   * would go on receiving its victim's private events after the victim changed
+   * their password. Checked every WS_SESSION_CHECK_MS, one query for all sockets.
+   */
+  let sessionRun: Promise<void> | null = null;
+  /**
+   * Whether the session `sid` has ended, for an upgrade: the upgrades that
+   * arrive while a lookup runs wait for the next, one query for all of them (a
+   * reconnect storm after a restart is thousands). If Postgres fails, false.
+   */
+  const waiting = new Map<string, ((ended: boolean) => void)[]>();
+  let lookingUp = false;
+  const lookUpSessions = () => {
+    if (lookingUp || waiting.size === 0) return;
+    lookingUp = true;
+    const batch = new Map(waiting);
+    waiting.clear();
+    const settle = (ended: Set<string>) => {
+      for (const [sid, callbacks] of batch) for (const cb of callbacks) cb(ended.has(sid));
+    };
+    endedSessions(db, [...batch.keys()])
+      .then(settle, (err: unknown) => {
+        logger.warn({ err: (err as Error).message }, 'sessions not checked at upgrade; let in');
+        settle(new Set());
+      })
+      .finally(() => {
+        lookingUp = false;
+        lookUpSessions();
+      });
+  };
+  const sessionEnded = (sid: string) =>
+    new Promise<boolean>((resolve) => {
+      const callbacks = waiting.get(sid);
+      if (callbacks) callbacks.push(resolve);
+      else waiting.set(sid, [resolve]);
+      setImmediate(lookUpSessions);
+    });
+  const closeEndedSessions = () => {
+    if (sessionRun || stopping) return;
+    const bySid = new Map<string, [uWS.WebSocket<SocketData>, SocketData][]>();
+    for (const ws of sockets) {
+      const data = ws.getUserData();
+      if (!data.user) continue;
+      const list = bySid.get(data.user.sid);
+      if (list) list.push([ws, data]);
+      else bySid.set(data.user.sid, [[ws, data]]);
+    }
+    if (bySid.size === 0) return;
+    sessionRun = (async () => {
+      const sids = [...bySid.keys()];
+      for (let i = 0; i < sids.length && !stopping; i += 5_000) {
+        const ended = await endedSessions(db, sids.slice(i, i + 5_000));
+        if (stopping) return;
+        for (const sid of ended) {
+          // Outside a uWS callback: corked, as uWS wants writes from elsewhere.
+          for (const [ws, data] of bySid.get(sid) ?? []) if (data.open) ws.cork(() => ws.end(4401, 'session ended'));
+        }
+      }
+    })()
+      .catch((err: unknown) => {
+        if (!stopping) logger.warn({ err: (err as Error).message }, 'sessions not checked');
+      })
+      .finally(() => {
+        sessionRun = null;
+      });
+  };
+  // Not holding the process up (close() clears it; a failed start-up never gets to).
+  const sessionTimer = setInterval(closeEndedSessions, config.wsSessionCheckMs);
+  sessionTimer.unref();
+
   const app = uWS.App();
   const local = new Map<string, number>();
   let subscriptions: Subscriptions | undefined;
@@ -238,19 +313,12 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
       res.onAborted(() => {
         aborted = true;
       });
-      const sid = user.sid;
-      void endedSessions(db, [sid])
-        .then(
-          (ended) => ended.has(sid),
-          (err: unknown) => {
-            logger.warn({ err: (err as Error).message }, 'session not checked at upgrade');
-            return false;
-          },
-        )
+      void sessionEnded(user.sid)
         .then((ended) => {
           if (aborted) return;
           res.cork(() => (ended ? refuse('this session has ended') : res.upgrade<SocketData>(data, key, protocol, extensions, context)));
-        });
+        })
+        .catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'upgrade failed'));
     },
     open: (ws) => {
       sockets.add(ws);
@@ -377,41 +445,6 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
       });
   }, 1_000);
 
-  /**
-   * A socket is bound to the session of the token it opened with, not to the
-   * token's lifetime: it stays open while the session lives (the client keeps
-   * refreshing its tokens over REST), and is closed (4401 "session ended") once
-   * the session ends: a logout, a password change from another session, a
-   * reused refresh token, the account deleted. Else a stolen token's socket
-   * would go on receiving its victim's private events after the victim changed
-   * their password. Checked every WS_SESSION_CHECK_MS, one query for all sockets.
-   */
-  let sessionRun: Promise<void> | null = null;
-  const closeEndedSessions = () => {
-    if (sessionRun || stopping) return;
-    const bySid = new Map<string, [uWS.WebSocket<SocketData>, SocketData][]>();
-    for (const ws of sockets) {
-      const data = ws.getUserData();
-      if (!data.user) continue;
-      const list = bySid.get(data.user.sid);
-      if (list) list.push([ws, data]);
-      else bySid.set(data.user.sid, [[ws, data]]);
-    }
-    if (bySid.size === 0) return;
-    sessionRun = (async () => {
-      const sids = [...bySid.keys()];
-      for (let i = 0; i < sids.length; i += 5_000) {
-        for (const sid of await endedSessions(db, sids.slice(i, i + 5_000))) {
-          for (const [ws, data] of bySid.get(sid) ?? []) if (data.open) ws.end(4401, 'session ended');
-        }
-      }
-    })()
-      .catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'sessions not checked'))
-      .finally(() => {
-        sessionRun = null;
-      });
-  };
-  const sessionTimer = setInterval(closeEndedSessions, config.wsSessionCheckMs);
 
   // Private user events: every instance reads the whole stream from "now".
   const stream = userEventsStream(config.redis.prefix);
@@ -456,8 +489,9 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
     (closing ??= (async () => {
       stopping = true;
       clearInterval(viewersTimer);
+      // A check in flight is not waited for (its query may wait on a silent
+      // Postgres past the grace period): it stops at its next step.
       clearInterval(sessionTimer);
-      await sessionRun;
       uWS.us_listen_socket_close(listenSocket);
       // This instance's viewers leave the totals now rather than in 15 s (after a
       // report in flight, which would otherwise put them back).

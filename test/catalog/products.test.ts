@@ -28,7 +28,7 @@ test('a seller creates a product with variants; anyone reads it', async (t) => {
     P,
     {
       title: 'Vintage camera',
-      description: 'A 1970s rangefinder',
+      description: 'A 1970s rangefinder.\n\tLens: 50 mm\r\nCase included',
       categoryId: cat.id,
       price: 12500,
       currency: 'usd',
@@ -40,6 +40,7 @@ test('a seller creates a product with variants; anyone reads it', async (t) => {
   t.is(res.status, 201);
   t.deepEqual(Object.keys(res.body).sort(), ['categoryId', 'createdAt', 'currency', 'description', 'id', 'images', 'price', 'sellerId', 'title', 'updatedAt', 'variants']);
   t.is(res.body.sellerId, seller.id);
+  t.is(res.body.description, 'A 1970s rangefinder.\n\tLens: 50 mm\r\nCase included', 'line breaks and tabs kept');
   t.is(res.body.price, 12500);
   t.is(res.body.variants[0].sku, sku);
   t.is(res.body.variants[0].stock, 2);

@@ -411,6 +411,7 @@ test('NUL characters and out-of-range numbers that reach Postgres are 400, not 5
     ['a search cursor with a rank below real\'s range', await sys.api.get(`/api/v1/products?q=a&cursor=${cursor}`)],
     ['a name with an unpaired surrogate', await sys.api.post('/api/v1/auth/register', { email: `s${randomUUID()}@x.io`, password: 'password123', name: 'a\ud800' })],
     ['a description with an unpaired surrogate', await sys.api.post('/api/v1/products', { title: 'x', categoryId: '00000000-0000-4000-8000-000000000000', price: 100, description: '\udc00' }, { token: seller.accessToken })],
+    ['a description with an escape character', await sys.api.post('/api/v1/products', { title: 'x', categoryId: '00000000-0000-4000-8000-000000000000', price: 100, description: 'red\u001b[31m' }, { token: seller.accessToken })],
     ['a product description with a NUL', await sys.api.post('/api/v1/products', { title: 'x', categoryId: '00000000-0000-4000-8000-000000000000', price: 100, description: 'a\u0000' }, { token: seller.accessToken })],
   ] as const) {
     t.is(res.status, 400, `${what}: ${res.text}`);
