@@ -12,9 +12,10 @@
  * ("Connection terminated unexpectedly") and makes knex discard it, so the pool
  * opens a fresh one. What silenced one connection has most likely silenced the
  * others: those not waiting for an answer are retired, not dropped (one in use
- * between two statements of a transaction goes on): the pool discards each
- * the next time it would hand it out (`validate`). Migrations are not watched: they may run longer on purpose
- * (`statement_timeout = 0` for concurrent index builds).
+ * between two statements of a transaction goes on), and the pool discards each
+ * the next time it would hand it out (`validate`). Migrations are not watched:
+ * they may run longer on purpose (`statement_timeout = 0` for concurrent index
+ * builds).
  *
  * Every query of a watched connection passes through `query` (knex's callback
  * form and the promise form rawTransaction uses); a Submittable (a cursor or a

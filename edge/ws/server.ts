@@ -82,16 +82,6 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
   let stopping = false;
 
   /**
-   * A socket is bound to the session of the token it opened with, not to the
-   * token's lifetime: it stays open while the session lives (the client keeps
-   * refreshing its tokens over REST), and is closed (4401 "session ended") once
-   * the session ends: a logout, a password change from another session, a
-   * reused refresh token, the account deleted. Else a stolen token's socket
-   * would go on receiving its victim's private events after the victim changed
-   * their password. Checked every WS_SESSION_CHECK_MS, one query for all sockets.
-   */
-  let sessionRun: Promise<void> | null = null;
-  /**
    * Whether the session `sid` has ended, for an upgrade: the upgrades that
    * arrive while a lookup runs wait for the next, one query for all of them (a
    * reconnect storm after a restart is thousands). If Postgres fails, false.
@@ -123,6 +113,17 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
       else waiting.set(sid, [resolve]);
       setImmediate(lookUpSessions);
     });
+  /**
+   * A socket is bound to the session of the token it opened with, not to the
+   * token's lifetime: it stays open while the session lives (the client keeps
+   * refreshing its tokens over REST), and is closed (4401 "session ended") once
+   * the session ends: a logout, a password change from another session, a
+   * reused refresh token, the account deleted. Else a stolen token's socket
+   * would go on receiving its victim's private events after the victim changed
+   * their password. Checked every WS_SESSION_CHECK_MS, one query per 5,000
+   * sessions.
+   */
+  let sessionRun: Promise<void> | null = null;
   const closeEndedSessions = () => {
     if (sessionRun || stopping) return;
     const bySid = new Map<string, [uWS.WebSocket<SocketData>, SocketData][]>();
