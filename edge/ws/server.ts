@@ -1,8 +1,8 @@
 /**
  * The broadcaster: a uWebSockets.js server on WS_PORT. It authenticates at the
- * upgrade (an invalid token, or one of a session that has ended, is refused
- * with 401; a socket is closed with 4401 when its session ends, see
- * closeEndedSessions), answers pings, rejects bad
+ * upgrade (an invalid token is refused with 401; a socket is closed with 4401
+ * when its token's session has ended, or ends: see closeEndedSessions),
+ * answers pings, rejects bad
  * frames with an `error` frame (the connection stays open), serves auction
  * subscriptions (replay from `sinceSeq`, then live, see subscriptions.ts), and
  * delivers private per-user events read from the user-events Redis stream to
@@ -82,8 +82,8 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
   let stopping = false;
 
   /**
-   * Whether the session `sid` has ended, for an upgrade: the upgrades that
-   * arrive while a lookup runs wait for the next, one query for all of them (a
+   * Whether the session `sid` has ended, for a socket just opened: those opened
+   * while a lookup runs wait for the next, one query for all of them (a
    * reconnect storm after a restart is thousands). If Postgres fails, false.
    */
   const waiting = new Map<string, ((ended: boolean) => void)[]>();
@@ -98,7 +98,7 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
     };
     endedSessions(db, [...batch.keys()])
       .then(settle, (err: unknown) => {
-        logger.warn({ err: (err as Error).message }, 'sessions not checked at upgrade; let in');
+        logger.warn({ err: (err as Error).message }, 'sessions of new sockets not checked; left open');
         settle(new Set());
       })
       .finally(() => {
@@ -141,8 +141,7 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
         const ended = await endedSessions(db, sids.slice(i, i + 5_000));
         if (stopping) return;
         for (const sid of ended) {
-          // Outside a uWS callback: corked, as uWS wants writes from elsewhere.
-          for (const [ws, data] of bySid.get(sid) ?? []) if (data.open) ws.cork(() => ws.end(4401, 'session ended'));
+          for (const [ws, data] of bySid.get(sid) ?? []) if (data.open) ws.end(4401, 'session ended');
         }
       }
     })()
@@ -290,41 +289,40 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
     upgrade: (res, req, context) => {
       const token = new URLSearchParams(req.getQuery() ?? '').get('token');
       let user: AccessClaims | null = null;
-      const refuse = (message: string) =>
-        plainHeaders(res, '401 Unauthorized', 'application/json').end(JSON.stringify({ error: { code: 'unauthorized', message } }));
       if (token !== null) {
         user = verifyAccessToken(keys, config, token);
         if (!user) {
-          res.cork(() => refuse('invalid or expired token'));
+          res.cork(() => {
+            plainHeaders(res, '401 Unauthorized', 'application/json').end(JSON.stringify({ error: { code: 'unauthorized', message: 'invalid or expired token' } }));
+          });
           return;
         }
       }
-      const data: SocketData = { user, auctions: new Map(), open: true, tokens: FRAME_BURST, refilledAt: Date.now(), id: randomUUID(), chat: Promise.resolve(), chatQueued: 0 };
-      // req is valid only until this function returns.
-      const key = req.getHeader('sec-websocket-key');
-      const protocol = req.getHeader('sec-websocket-protocol');
-      const extensions = req.getHeader('sec-websocket-extensions');
-      if (!user) {
-        res.upgrade<SocketData>(data, key, protocol, extensions, context);
-        return;
-      }
-      // A token of a session that has ended (see closeEndedSessions) opens none.
-      // If Postgres does not answer, it is let in: the periodic check closes it later.
-      let aborted = false;
-      res.onAborted(() => {
-        aborted = true;
-      });
-      void sessionEnded(user.sid)
-        .then((ended) => {
-          if (aborted) return;
-          res.cork(() => (ended ? refuse('this session has ended') : res.upgrade<SocketData>(data, key, protocol, extensions, context)));
-        })
-        .catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'upgrade failed'));
+      // Upgraded at once, never after an await: uWS.js 20.30 can close a socket
+      // upgraded asynchronously right after its open (a corked upgrade misreads
+      // the response's state; uNetworking/uWebSockets#1929, uWebSockets.js#1108):
+      // in about half the runs of a test that connected one signed-in socket.
+      // The session is checked in `open` instead.
+      res.upgrade<SocketData>(
+        { user, auctions: new Map(), open: true, tokens: FRAME_BURST, refilledAt: Date.now(), id: randomUUID(), chat: Promise.resolve(), chatQueued: 0 },
+        req.getHeader('sec-websocket-key'),
+        req.getHeader('sec-websocket-protocol'),
+        req.getHeader('sec-websocket-extensions'),
+        context,
+      );
     },
     open: (ws) => {
       sockets.add(ws);
-      const { user } = ws.getUserData();
-      if (user) ws.subscribe(userTopic(user.id));
+      const data = ws.getUserData();
+      const { user } = data;
+      if (!user) return;
+      ws.subscribe(userTopic(user.id));
+      // A token of a session that has ended (see closeEndedSessions) keeps no
+      // socket: closed at once with 4401. If Postgres does not answer, it stays
+      // and the periodic check decides.
+      void sessionEnded(user.sid).then((ended) => {
+        if (ended && data.open) ws.end(4401, 'session ended');
+      });
     },
     message: (ws, message, isBinary) => {
       const data = ws.getUserData();
