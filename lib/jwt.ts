@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import jwt from 'jsonwebtoken';
 import type { Config } from './env.js';
+import { UUID_PATTERN } from './uuid.js';
 import type { Role } from '../db/tables.js';
 
 export interface PublicJwk {
@@ -119,7 +120,10 @@ export function claimsFromPayload(payload: unknown): AccessClaims | null {
   if (!payload || typeof payload !== 'object') return null;
   const p = payload as Record<string, unknown>;
   const roles: Role[] = ['buyer', 'seller', 'admin'];
+  // The user and the session (a refresh-token family) are UUIDs, as issued: a
+  // query taking them never fails on their form (endedSessions takes a batch).
   if (typeof p.sub !== 'string' || typeof p.sid !== 'string' || typeof p.name !== 'string') return null;
+  if (!UUID_PATTERN.test(p.sub) || !UUID_PATTERN.test(p.sid)) return null;
   if (!roles.includes(p.role as Role)) return null;
   return { id: p.sub, role: p.role as Role, name: p.name, sid: p.sid };
 }

@@ -54,17 +54,15 @@ export async function revokeFamily(db: Knex, familyId: string, reason: string): 
     .update({ revoked_at: db.raw('clock_timestamp()') as unknown as Date, revoked_reason: reason });
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
 /**
- * Of the sessions `sids` (refresh-token families, the `sid` of access tokens),
- * those that have ended: no token of theirs is left unrevoked (logout, a
- * password change elsewhere, a reused token), or none is left at all (the
- * account deleted). A sid that is not a UUID names no session: ended.
+ * Of the sessions `sids` (refresh-token families, the `sid` of access tokens,
+ * UUIDs: claimsFromPayload checks), those that have ended: no token of theirs
+ * is left unrevoked (logout, a password change elsewhere, a reused token), or
+ * none is left at all (the account deleted).
  */
 export async function endedSessions(db: Knex, sids: readonly string[]): Promise<Set<string>> {
-  const ended = new Set(sids.filter((s) => !UUID.test(s)));
-  const ids = [...new Set(sids.filter((s) => UUID.test(s)))];
+  const ended = new Set<string>();
+  const ids = [...new Set(sids)];
   if (ids.length === 0) return ended;
   const { rows } = (await db.raw(
     `select s.sid from unnest(?::uuid[]) as s(sid)

@@ -6,10 +6,10 @@
  * are bare (no body, none of the headers API.md puts on every response); these
  * carry the error envelope and the same security headers as every other answer.
  */
-import http, { IncomingMessage, ServerResponse } from 'node:http';
-import { Socket } from 'node:net';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Config } from '../../lib/env.js';
-import { securityHeaderWriter } from './middleware/security.js';
+import { securityHeaderRecord } from './middleware/security.js';
 
 const REFUSALS: Record<string, { status: number; code: string; message: string }> = {
   HPE_HEADER_OVERFLOW: { status: 431, code: 'headers_too_large', message: 'request headers too large' },
@@ -17,18 +17,15 @@ const REFUSALS: Record<string, { status: number; code: string; message: string }
 };
 const MALFORMED = { status: 400, code: 'validation_failed', message: 'malformed HTTP request' };
 
-/** The security headers as raw header lines (helmet's, recorded once; the two API.md requires without that record). */
-function securityHeaderLines(write: ((res: ServerResponse) => void) | null): string {
-  if (!write) return 'X-Content-Type-Options: nosniff\r\nX-Frame-Options: DENY\r\n';
-  const stub = new ServerResponse(new IncomingMessage(new Socket()));
-  write(stub);
-  const names = (stub as ServerResponse & { getRawHeaderNames(): string[] }).getRawHeaderNames();
-  return names.map((name) => `${name}: ${String(stub.getHeader(name))}\r\n`).join('');
-}
+/** helmet's headers, recorded once; without that record, the two API.md requires. */
+const FALLBACK: (readonly [string, string])[] = [
+  ['X-Content-Type-Options', 'nosniff'],
+  ['X-Frame-Options', 'DENY'],
+];
 
 export function answerProtocolErrors(server: http.Server, config: Config): void {
-  const writeSecurity = securityHeaderWriter(config);
-  const security = securityHeaderLines(writeSecurity);
+  const headers = securityHeaderRecord(config) ?? FALLBACK;
+  const security = headers.map(([name, value]) => `${name}: ${String(value)}\r\n`).join('');
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     // As Node's default: answer only when nothing of a response was written yet.
     const inFlight = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
@@ -49,8 +46,7 @@ export function answerProtocolErrors(server: http.Server, config: Config): void 
   // Registering the listener replaces Node's bare 417.
   server.on('checkExpectation', (_req: IncomingMessage, res: ServerResponse) => {
     const body = JSON.stringify({ error: { code: 'expectation_failed', message: 'only Expect: 100-continue is supported' } });
-    if (writeSecurity) writeSecurity(res);
-    else res.setHeader('X-Content-Type-Options', 'nosniff').setHeader('X-Frame-Options', 'DENY');
+    for (const [name, value] of headers) res.setHeader(name, value);
     res.writeHead(417, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body), Connection: 'close' }).end(body);
   });
 }

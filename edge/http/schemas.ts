@@ -1,5 +1,6 @@
 /** Joi building blocks shared by route declarations. */
 import Joi from 'joi';
+import { UUID_PATTERN } from '../../lib/uuid.js';
 
 /**
  * A UUID in its canonical form (hyphenated hex), in either case, and lowercased
@@ -7,7 +8,7 @@ import Joi from 'joi';
  * `uuidString` send upper case), so one id has one spelling: Postgres would accept
  * `{…}` or hyphenless forms, but partitions and keys are computed from the text.
  */
-export const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+export { UUID_PATTERN };
 const UUID_ANY_CASE = new RegExp(UUID_PATTERN.source, 'i');
 export const uuid = () =>
   Joi.string()

@@ -52,3 +52,12 @@ test('bad tokens are never remembered, and the memo keeps the newest max tokens'
   t.is(verify(t1), null);
   t.deepEqual(verify(t3), claims);
 });
+
+test('a signed token whose user or session id is not a UUID is refused', (t) => {
+  const keys = loadKeys(config);
+  const { verify } = tokenVerifier(keys, config);
+  const sign = (sub: string, sid: string) => signAccessToken(keys, config, { id: sub, role: 'buyer', name: 'Ann', sid });
+  t.truthy(verify(sign(claims.id, claims.sid)));
+  t.is(verify(sign(claims.id, 'not-a-session')), null);
+  t.is(verify(sign('x', claims.sid)), null);
+});

@@ -33,14 +33,10 @@ export function corsPolicy(config: Config) {
 }
 
 /**
- * The security headers as a function of the response alone, for the bid fast
- * path: helmet's headers do not depend on the request (none of our directives is
- * a function), so they are recorded once, by running the same middleware on a
- * stand-in response, and set from that record. That avoids helmet's dozen
- * middleware calls per request. Null if the middleware did not finish at once
- * (the caller then runs it per request).
+ * helmet's headers as recorded on a stand-in response (names in their case), or
+ * null if the middleware did not finish at once. See securityHeaderWriter.
  */
-export function securityHeaderWriter(config: Config): ((res: ServerResponse) => void) | null {
+export function securityHeaderRecord(config: Config): (readonly [string, string | number | string[]])[] | null {
   const stub = new ServerResponse(new IncomingMessage(new Socket()));
   let finished = false;
   (securityHeaders(config) as unknown as (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void)(stub.req, stub, (err) => {
@@ -49,7 +45,20 @@ export function securityHeaderWriter(config: Config): ((res: ServerResponse) => 
   if (!finished) return null;
   // getRawHeaderNames (Node ≥ 15.13, missing from @types/node 20) keeps the names' case.
   const names = (stub as ServerResponse & { getRawHeaderNames(): string[] }).getRawHeaderNames();
-  const headers = names.map((name) => [name, stub.getHeader(name)!] as const);
+  return names.map((name) => [name, stub.getHeader(name)!] as const);
+}
+
+/**
+ * The security headers as a function of the response alone, for the bid fast
+ * path: helmet's headers do not depend on the request (none of our directives is
+ * a function), so they are recorded once, by running the same middleware on a
+ * stand-in response, and set from that record. That avoids helmet's dozen
+ * middleware calls per request. Null if the middleware did not finish at once
+ * (the caller then runs it per request).
+ */
+export function securityHeaderWriter(config: Config): ((res: ServerResponse) => void) | null {
+  const headers = securityHeaderRecord(config);
+  if (!headers) return null;
   return (res) => {
     for (const [name, value] of headers) res.setHeader(name, value);
   };
