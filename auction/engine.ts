@@ -304,21 +304,20 @@ function resolveProxies(
   if (contenders.length === 0) return;
   contenders.sort((a, b) => (stronger(a, b) ? -1 : stronger(b, a) ? 1 : 0));
   const [winner, second] = contenders as [Contender, Contender | undefined];
-  // The least the winner's proxy needs: `amount`, or the reserve when its max
-  // reaches the reserve and `amount` does not (one bid, not one below the reserve
-  // and then another at it).
-  const least = (amount: number) => (s.reservePrice !== null && amount < s.reservePrice && winner.max >= s.reservePrice ? s.reservePrice : amount);
+  // The reserve plays no part here: API.md's formula is the least needed to lead,
+  // and "a leader may raise their own max at any time without raising the price".
+  // A proxy that bid up to a hidden reserve would also show everyone where it is.
 
   if (!second) {
     // A lone proxy and no leader yet: it opens at the starting price.
-    if (s.leaderId === null && winner.proxy) place(winner.userId, least(s.startingPrice), true, winner.order, autoId(winner.userId, n++));
+    if (s.leaderId === null && winner.proxy) place(winner.userId, s.startingPrice, true, winner.order, autoId(winner.userId, n++));
   } else if (winner.userId === s.leaderId) {
     // The leader's proxy holds against the strongest challenger: the challenger's
     // proxy bids its max, the leader's answers just above (or equal, being earlier).
     if (second.proxy && second.max > s.currentPrice) {
       place(second.userId, second.max, true, second.order, autoId(second.userId, n++));
       const answer = Math.min(winner.max, second.max + increment(second.max, s.bidIncrement));
-      place(winner.userId, least(answer), true, winner.order, autoId(winner.userId, n++));
+      place(winner.userId, answer, true, winner.order, autoId(winner.userId, n++));
     }
   } else {
     // A challenger's proxy takes the lead. The runner-up's proxy first goes to its max.
@@ -328,15 +327,8 @@ function resolveProxies(
     const floor = minNextBid(s);
     const target = second.max === winner.max ? winner.max : Math.min(winner.max, second.max + increment(second.max, s.bidIncrement));
     if (s.leaderId !== winner.userId) {
-      place(winner.userId, least(Math.max(target, Math.min(floor, winner.max))), true, winner.order, autoId(winner.userId, n++));
+      place(winner.userId, Math.max(target, Math.min(floor, winner.max)), true, winner.order, autoId(winner.userId, n++));
     }
-  }
-
-  // Reserve: a leading proxy whose max reaches the reserve bids up to it (when
-  // no bid of this change did: a leader who raised their own max past it).
-  const lead = proxies.find((p) => p.userId === s.leaderId);
-  if (s.reservePrice !== null && lead && s.currentPrice < s.reservePrice && lead.maxAmount >= s.reservePrice) {
-    place(lead.userId, s.reservePrice, true, s.leaderOrder, autoId(lead.userId, n++));
   }
 }
 

@@ -20,7 +20,7 @@
  * What the closed form needs on top of API.md's sentence (and what the reference
  * states explicitly): a manual bid is placed at exactly its amount, so a manual
  * leader with no stronger proxy leads at their own amount; a leader raising their own
- * max moves nothing; a leading proxy whose max reaches the reserve bids up to it.
+ * max moves nothing, and the reserve moves no proxy (it only decides the winner).
  */
 import test from 'ava';
 import fc from 'fast-check';
@@ -98,7 +98,6 @@ function resolve(r: RefAuction): void {
     r.leader = w.user;
     r.price = competing ?? r.startingPrice;
   }
-  if (w.s.proxy && r.reservePrice !== null && r.price < r.reservePrice && w.s.amount >= r.reservePrice) r.price = r.reservePrice;
 }
 
 interface RefRequest {
@@ -450,7 +449,7 @@ function checkInvariants(setup: Setup, inputs: BidInput[], manualOnly: boolean):
     // Auto bids bid the least needed: each one is the opening bid at the starting
     // price, a proxy going to its whole max (the loser's last word), one increment
     // over the bid before it (capped at the max), the same amount taken back by an
-    // earlier max, or the reserve.
+    // earlier max.
     let price = prev.currentPrice;
     let holder = prev.leaderId;
     for (const e of r.events) {
@@ -458,7 +457,7 @@ function checkInvariants(setup: Setup, inputs: BidInput[], manualOnly: boolean):
       if (e.auto) {
         const max = s.proxies.find((x) => x.userId === e.bidderId)?.maxAmount ?? -1;
         const step = holder === null ? setup.startingPrice : Math.min(max, price + refIncrement(price, setup.bidIncrement));
-        const ok = e.amount === step || e.amount === max || (e.amount === price && holder !== e.bidderId) || e.amount === setup.reservePrice;
+        const ok = e.amount === step || e.amount === max || (e.amount === price && holder !== e.bidderId);
         if (!ok) fail(`auto bid ${e.bidderId} ${e.amount} after ${holder}@${price} (max ${max}) at ${i}`);
       }
       price = e.amount;

@@ -778,21 +778,22 @@ const reserveCases: { name: string; steps: Step[]; placed: [string, number, bool
     met: true,
   },
   {
-    // One bid, the least needed (API.md): at the reserve, not at the start and then at it.
-    name: 'a lone proxy whose max reaches the reserve bids up to it',
+    // API.md's formula is the least needed to lead: the reserve does not enter it
+    // (and a proxy bidding up to a hidden reserve would show where it is).
+    name: 'a lone proxy whose max reaches the reserve opens at the starting price',
     steps: [['autobid', 'a', 5_000]],
-    placed: [['a', 1_000, true]],
+    placed: [['a', 100, true]],
     leader: 'a',
-    price: 1_000,
-    met: true,
+    price: 100,
+    met: false,
   },
   {
-    name: 'a proxy whose max is exactly the reserve bids it',
+    name: 'a proxy whose max is exactly the reserve opens at the starting price',
     steps: [['autobid', 'a', 1_000]],
-    placed: [['a', 1_000, true]],
+    placed: [['a', 100, true]],
     leader: 'a',
-    price: 1_000,
-    met: true,
+    price: 100,
+    met: false,
   },
   {
     name: 'a proxy below the reserve stays at the least needed',
@@ -803,33 +804,55 @@ const reserveCases: { name: string; steps: Step[]; placed: [string, number, bool
     met: false,
   },
   {
-    name: 'a proxy that takes the lead below the reserve goes up to it',
+    name: 'a proxy that takes the lead below the reserve bids one increment over the leader',
     steps: [
       ['bid', 'b', 500],
       ['autobid', 'a', 2_000],
     ],
     placed: [
       ['b', 500, false],
-      ['a', 1_000, true],
+      ['a', 550, true],
     ],
     leader: 'a',
-    price: 1_000,
-    met: true,
+    price: 550,
+    met: false,
   },
   {
-    // The brief's reserve rule wins over API.md's "a leader may raise their own max
-    // without raising the price" when the new max reaches the reserve.
-    name: 'a leader below the reserve who sets a max reaching it bids up to it',
+    // API.md: "A leader may raise their own max at any time without raising the price."
+    name: 'a leader below the reserve who sets a max past it keeps the price',
     steps: [
       ['bid', 'a', 500],
       ['autobid', 'a', 2_000],
     ],
+    placed: [['a', 500, false]],
+    leader: 'a',
+    price: 500,
+    met: false,
+  },
+  {
+    name: 'a leading proxy that raises its max past the reserve keeps the price',
+    steps: [
+      ['autobid', 'a', 500],
+      ['autobid', 'a', 2_000],
+    ],
+    placed: [['a', 100, true]],
+    leader: 'a',
+    price: 100,
+    met: false,
+  },
+  {
+    name: 'a challenger past the reserve makes the leading proxy answer above it',
+    steps: [
+      ['autobid', 'a', 2_000],
+      ['bid', 'b', 1_000],
+    ],
     placed: [
-      ['a', 500, false],
-      ['a', 1_000, true],
+      ['a', 100, true],
+      ['b', 1_000, false],
+      ['a', 1_050, true],
     ],
     leader: 'a',
-    price: 1_000,
+    price: 1_050,
     met: true,
   },
   {
@@ -839,7 +862,7 @@ const reserveCases: { name: string; steps: Step[]; placed: [string, number, bool
       ['autobid', 'b', 1_500],
     ],
     placed: [
-      ['a', 1_000, true],
+      ['a', 100, true],
       ['b', 1_500, true],
       ['a', 1_550, true],
     ],
