@@ -4,6 +4,7 @@
  */
 import test from 'ava';
 import { randomUUID } from 'node:crypto';
+import net from 'node:net';
 import { registerUser, useSystem } from '../helpers/system.js';
 import { bid, liveAuction, makeAuction } from '../helpers/auctions.js';
 import { applyQueued, bidDrain, closeIfDue, publishOutbox } from '../../workers/handlers/bid-drain.js';
@@ -384,4 +385,57 @@ test.serial("an owner's end asked again keeps the first, also one fixed by the v
   const legacy = await endEarlyTx(sys.db, b.id);
   t.deepEqual(legacy, { outcome: 'ending', endsAt: (rows[0].ends_at as Date).getTime() });
   t.is((await sys.db('auctions').where({ id: b.id }).first()).end_cap.getTime(), (rows[0].ends_at as Date).getTime());
+});
+
+/** Sends the requests in one write on one connection (HTTP pipelining); returns the answers' bid ids in order. */
+function pipelined(url: string, requests: { token: string; amount: number; auctionId: string; key?: string }[]): Promise<string[]> {
+  const { hostname, port } = new URL(url);
+  const raw = requests
+    .map((r, i) => {
+      const body = JSON.stringify({ amount: r.amount });
+      const headers = [
+        `POST /api/v1/auctions/${r.auctionId}/bid HTTP/1.1`,
+        `Host: ${hostname}:${port}`,
+        `Authorization: Bearer ${r.token}`,
+        'Content-Type: application/json',
+        `Content-Length: ${Buffer.byteLength(body)}`,
+        ...(r.key ? [`Idempotency-Key: ${r.key}`] : []),
+        `Connection: ${i === requests.length - 1 ? 'close' : 'keep-alive'}`,
+      ];
+      return `${headers.join('\r\n')}\r\n\r\n${body}`;
+    })
+    .join('');
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(Number(port), hostname, () => socket.write(raw));
+    let text = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (d: string) => (text += d));
+    socket.on('error', reject);
+    socket.on('close', () => resolve([...text.matchAll(/"bidId":"([0-9a-f-]{36})"/g)].map((m) => m[1]!)));
+  });
+}
+
+test('a bid with an Idempotency-Key is recorded in the order it arrived, not after a lookup of its key', async (t) => {
+  const sys = system();
+  const seller = await registerUser(sys, 'seller');
+  const [keyed, plain] = await Promise.all([registerUser(sys), registerUser(sys)]);
+  const a = await liveAuction(sys, seller);
+  // Both tokens verified once already, so both requests take the same steps.
+  t.is((await bid(sys, keyed, a.id, 1000)).status, 202);
+  t.is((await bid(sys, plain, a.id, 1000)).status, 202);
+  for (let i = 0; i < 5; i++) {
+    const key = `order-${i}-${randomUUID()}`;
+    const ids = await pipelined(sys.edge.url, [
+      { token: keyed.accessToken, amount: 2000 + i, auctionId: a.id, key },
+      { token: plain.accessToken, amount: 3000 + i, auctionId: a.id },
+    ]);
+    t.is(ids.length, 2);
+    const rows = await sys.db('bids').whereIn('id', ids).select('id', 'receipt_no', 'received_at');
+    const receipt = (id: string) => Number(rows.find((r) => r.id === id)!.receipt_no);
+    t.true(receipt(ids[0]!) < receipt(ids[1]!), `round ${i}: the keyed bid, sent first, was recorded after the plain one`);
+    // Its replay still answers with the first id.
+    const again = await bid(sys, keyed, a.id, 2000 + i, { 'Idempotency-Key': key });
+    t.is(again.status, 202);
+    t.is(again.body.bidId, ids[0]);
+  }
 });

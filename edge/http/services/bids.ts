@@ -50,8 +50,10 @@ function createBidService(deps: EdgeDeps): BidService {
         }
         return first.id;
       };
-      const earlier = await replay();
-      if (earlier) return earlier;
+      // No lookup of the key first: the bid's receipt time is taken when it is
+      // recorded, and a lookup would put a keyed bid behind plain ones that came
+      // after it. A key used before makes the insert a no-op ('duplicate', the
+      // unique (bidder, key)), and the first answer is replayed from there.
       const id = randomUUID();
       const outcome = await intake.submit(auctionId, { id, kind, bidderId: caller.id, amount, idempotencyKey: key });
       if (outcome === 'no_auction') throw notFound('auction');
