@@ -118,6 +118,24 @@ test('Bull Board: an admin sees every queue (Bearer)', async (t) => {
   t.is(queues.status, 200);
   const names = (queues.body.queues as { name: string }[]).map((q) => q.name).sort();
   t.deepEqual(names, [...sys.edge.deps.producer.queues.keys()].sort());
+  // API.md: no X-Powered-By on any answer (the adapter's router is an Express app of its own).
+  for (const r of [page, queues]) t.is(r.headers.get('x-powered-by'), null);
+});
+
+test('Bull Board: a malformed request is a 4xx in the API envelope, not a 500', async (t) => {
+  const sys = system();
+  const admin = await createAdmin(sys);
+  const escape = await sys.api.get('/admin/queues/api/queues/auctions/%ZZ', { token: admin.accessToken });
+  t.is(escape.status, 400);
+  t.is(escape.body.error.code, 'validation_failed');
+  t.is(escape.headers.get('x-powered-by'), null);
+  const json = await fetch(`${sys.edge.url}/admin/queues/api/queues/auctions/retry/failed`, {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${admin.accessToken}`, 'content-type': 'application/json' },
+    body: '{"not json',
+  });
+  t.is(json.status, 400);
+  t.is(((await json.json()) as { error: { code: string } }).error.code, 'validation_failed');
 });
 
 test('Bull Board: an operator signs in with a browser form and a secure cookie', async (t) => {

@@ -5,7 +5,6 @@
  * whose audience differs from access tokens (neither works as the other). API
  * clients may use an admin's Bearer access token instead.
  */
-import { randomUUID } from 'node:crypto';
 import express, { Router, type Request, type RequestHandler } from 'express';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
@@ -17,6 +16,7 @@ import type { UserRow } from '../../../db/tables.js';
 import { findUserById } from '../../../db/operations/users.js';
 import { authenticate } from '../services/auth.js';
 import type { EdgeDeps } from '../deps.js';
+import { errorResponse } from '../middleware/error-handler.js';
 import { limiter } from '../middleware/rate-limit.js';
 
 const COOKIE = 'blytz_admin';
@@ -95,11 +95,13 @@ export function adminRouter(deps: EdgeDeps): Router {
     options: { uiConfig: { boardTitle: 'Blytz.live queues' } },
   });
   // Bull Board's own handler answers 500 with the raw error message (a Redis
-  // error, say); answer with the API's envelope instead, the error logged with an id.
+  // error, say); answer as the API does instead: the client's faults (a malformed
+  // %-escape in a path, a body that is not JSON) as 4xx, anything else 500 with
+  // an error id that is in the log.
   serverAdapter.setErrorHandler((err) => {
-    const errorId = randomUUID();
-    deps.logger.error({ err, errorId }, 'queue dashboard error');
-    return { status: 500, body: { error: { code: 'internal', message: `internal error (id ${errorId})` } } };
+    const out = errorResponse(deps, err, deps.logger.child({ component: 'queue dashboard' }));
+    // (Its typings list a few statuses; Express sends any, 413 and 429 included.)
+    return { status: out.status as 400, body: out.body };
   });
 
   router.get('/admin/login', (_req, res) => {
@@ -154,6 +156,10 @@ export function adminRouter(deps: EdgeDeps): Router {
     res.clearCookie(COOKIE, { path: '/admin' });
     res.redirect(303, '/admin/login');
   });
-  router.use('/admin/queues', adminGuard(deps), serverAdapter.getRouter() as Router);
+  // The adapter's router is an Express app of its own: without this it would
+  // announce itself on every dashboard answer (API.md: no X-Powered-By).
+  const board = serverAdapter.getRouter() as express.Express;
+  board.disable('x-powered-by');
+  router.use('/admin/queues', adminGuard(deps), board as unknown as Router);
   return router;
 }
