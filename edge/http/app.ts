@@ -8,7 +8,7 @@ import { pinoHttp } from 'pino-http';
 import type { EdgeDeps } from './deps.js';
 import { assignRequestId, requestLogLevel } from './request-id.js';
 import { authenticate, createPassport } from './middleware/authenticate.js';
-import { errorHandler, notFoundHandler } from './middleware/error-handler.js';
+import { errorHandler, notFoundHandler, refuseInvalidUtf8 } from './middleware/error-handler.js';
 import { limiter } from './middleware/rate-limit.js';
 import { requestMetrics } from './middleware/request-metrics.js';
 import { corsPolicy, securityHeaders } from './middleware/security.js';
@@ -76,7 +76,7 @@ export function createApp(deps: EdgeDeps) {
   // (Mounted for GET only: wrapping every bid's response costs CPU for nothing.)
   const gzip = compression({ threshold: 1024 });
   app.use((req, res, next) => (req.method === 'GET' ? gzip(req, res, next) : next()));
-  app.use(express.json({ limit: config.bodyLimit, strict: true }));
+  app.use(express.json({ limit: config.bodyLimit, strict: true, verify: refuseInvalidUtf8 }));
   // Cookies matter to the operators' console only.
   app.use('/admin', cookieParser());
   app.use(authenticate(createPassport(config, deps.keys)));

@@ -27,6 +27,7 @@
  * secure (TLS-terminated) one. Anything else goes to Express, which answers as
  * it always has (redirects, 415, 413, chunked bodies, gzip, odd paths).
  */
+import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Express, RequestHandler } from 'express';
 import type Joi from 'joi';
@@ -115,6 +116,7 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
 
 /** body-parser's json() with `strict`: an empty body is {}, anything but an object or array is refused. */
 function parseJson(buf: Buffer): unknown {
+  if (!isUtf8(buf)) throw new AppError('validation_failed', 'request body is not valid UTF-8');
   let text = buf.toString('utf8');
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1); // iconv strips a BOM there too
   if (text.length === 0) return {};

@@ -20,9 +20,9 @@ interface Answer {
   body: { error?: { code: string; message: string; details?: { path: string }[] }; bidId?: string; autobidId?: string; status?: string };
 }
 
-async function send(sys: System, way: Way, path: string, body: string, headers: Record<string, string>): Promise<Answer> {
+async function send(sys: System, way: Way, path: string, body: string | Buffer, headers: Record<string, string>): Promise<Answer> {
   const init: RequestInit & { duplex?: 'half' } = { method: 'POST', headers: { 'content-type': 'application/json', ...headers } };
-  if (way === 'fast') init.body = body;
+  if (way === 'fast') init.body = typeof body === 'string' ? body : new Uint8Array(body);
   else Object.assign(init, chunkedBody(body));
   const res = await fetch(sys.edge.url + path, init);
   const text = await res.text();
@@ -44,7 +44,7 @@ const headerNames = (h: Headers) => {
 interface Case {
   name: string;
   path: (auctionId: string) => string;
-  body: string;
+  body: string | Buffer;
   headers?: (u: TestUser) => Record<string, string>;
   status: number;
   code?: string;
@@ -72,6 +72,8 @@ const CASES: Case[] = [
   { name: 'a bid body on the autobid route', path: (id) => `/api/v1/auctions/${id}/autobid`, body: '{"amount":1500}', headers: auth, status: 400, code: 'validation_failed' },
   { name: 'an unknown auction', path: () => bidPath(randomUUID()), body: '{"amount":1500}', headers: auth, status: 404, code: 'not_found' },
   { name: 'a malformed Idempotency-Key', path: bidPath, body: '{"amount":1500}', headers: (u) => ({ ...auth(u), 'idempotency-key': 'has spaces in it' }), status: 400, code: 'validation_failed' },
+  { name: 'bytes that are not UTF-8 (in a key)', path: bidPath, body: Buffer.from('{"amount":1500,"\xc3\x28":1}', 'latin1'), headers: auth, status: 400, code: 'validation_failed' },
+  { name: 'bytes that are not UTF-8 (in whitespace after a valid body)', path: bidPath, body: Buffer.concat([Buffer.from('{"amount":1500}'), Buffer.from([0x20, 0xff])]), headers: auth, status: 400, code: 'validation_failed' },
   { name: 'a UTF-8 BOM before the JSON', path: bidPath, body: '\uFEFF{"amount":1700}', headers: auth, status: 202 },
 ];
 

@@ -401,6 +401,24 @@ test("requests Node's HTTP parser refuses get the envelope and the security head
   t.is((await sys.api.get('/readyz')).status, 200);
 });
 
+test('a JSON body whose bytes are not UTF-8 is 400 and stores nothing (not U+FFFD in their place)', async (t) => {
+  const sys = system();
+  const email = `u${randomUUID()}@x.io`;
+  const res = await fetch(`${sys.edge.url}/api/v1/auth/register`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: Buffer.concat([Buffer.from(`{"email":"${email}","password":"password123","name":"bad`), Buffer.from([0xc3, 0x28]), Buffer.from('name"}')]),
+  });
+  t.is(res.status, 400);
+  const body = (await res.json()) as { error: { code: string; message: string } };
+  t.is(body.error.code, 'validation_failed');
+  t.is(body.error.message, 'request body is not valid UTF-8');
+  t.is(await sys.db('users').where({ email }).first(), undefined);
+  // The same body in valid UTF-8 is taken.
+  const ok = await sys.api.post('/api/v1/auth/register', { email, password: 'password123', name: 'good\u00e9name' });
+  t.is(ok.status, 201);
+});
+
 test('NUL characters and out-of-range numbers that reach Postgres are 400, not 500', async (t) => {
   const sys = system();
   const seller = await registerUser(sys, 'seller');

@@ -51,11 +51,11 @@ export type Client = ReturnType<typeof client>;
  * fetch options for a body sent chunked (a stream has no known length, so no
  * Content-Length): the bid fast path leaves such requests to Express.
  */
-export function chunkedBody(text: string): { body: ReadableStream<Uint8Array>; duplex: 'half' } {
+export function chunkedBody(text: string | Uint8Array): { body: ReadableStream<Uint8Array>; duplex: 'half' } {
   return {
     body: new ReadableStream({
       start(c) {
-        c.enqueue(new TextEncoder().encode(text));
+        c.enqueue(typeof text === 'string' ? new TextEncoder().encode(text) : text);
         c.close();
       },
     }),

@@ -1,9 +1,21 @@
+import { isUtf8 } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import Joi from 'joi';
 import { AppError, fromPostgres } from '../../../lib/errors.js';
 import type { EdgeDeps } from '../deps.js';
 import type { Logger } from '../../../lib/logger.js';
+
+const INVALID_UTF8 = 'entity.utf8.invalid';
+
+/**
+ * body-parser's `verify` for JSON bodies: a UTF-8 body (JSON text is UTF-8, RFC
+ * 8259) with bytes that are not UTF-8 is refused. Decoded as it is, each such byte
+ * would become U+FFFD and be stored in its place.
+ */
+export function refuseInvalidUtf8(_req: unknown, _res: unknown, buf: Buffer, encoding: string): void {
+  if (/^utf-?8$/i.test(encoding) && !isUtf8(buf)) throw Object.assign(new Error('request body is not valid UTF-8'), { type: INVALID_UTF8 });
+}
 
 /** body-parser's error types, mapped to API errors. */
 function fromBodyParser(err: unknown): AppError | null {
@@ -13,6 +25,8 @@ function fromBodyParser(err: unknown): AppError | null {
       return new AppError('payload_too_large', 'request body is too large');
     case 'entity.parse.failed':
       return new AppError('validation_failed', 'request body is not valid JSON');
+    case INVALID_UTF8:
+      return new AppError('validation_failed', 'request body is not valid UTF-8');
     case 'encoding.unsupported':
     case 'charset.unsupported':
       return new AppError('unsupported_media_type', 'unsupported body encoding');
