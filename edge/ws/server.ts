@@ -52,6 +52,12 @@ interface SocketData {
   chat: Promise<void>;
   /** chat.send frames waiting in `chat`; over MAX_CHAT_QUEUED more are refused. */
   chatQueued: number;
+  /**
+   * A signed-in socket's frames while its session is being checked (copies; null
+   * for one over the burst, answered rate_limited in its turn), handled in order
+   * once the session is known to live. Null once it is (and for anonymous ones).
+   */
+  held: ({ message: ArrayBuffer; isBinary: boolean } | null)[] | null;
 }
 
 const FRAMES_PER_SECOND = 20;
@@ -280,6 +286,80 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
     });
   });
 
+  /** One frame of a socket: rate limit, parse, act. */
+  function handleFrame(ws: uWS.WebSocket<SocketData>, message: ArrayBuffer, isBinary: boolean): void {
+    const data = ws.getUserData();
+    const now = Date.now();
+    data.tokens = Math.min(FRAME_BURST, data.tokens + ((now - data.refilledAt) / 1000) * FRAMES_PER_SECOND);
+    data.refilledAt = now;
+    if (data.tokens < 1) return sendError(ws, 'rate_limited', 'too many frames, slow down');
+    data.tokens -= 1;
+    const parsed = parseFrame(message, isBinary);
+    if (!parsed.ok) return sendError(ws, parsed.code, parsed.message);
+    const frame = parsed.frame;
+    switch (frame.type) {
+      case 'ping':
+        ws.send(JSON.stringify({ type: 'pong' }));
+        return;
+      case 'subscribe': {
+        if (data.auctions.has(frame.auctionId)) return sendError(ws, 'already_subscribed', 'already subscribed to this auction');
+        if (data.auctions.size >= MAX_SUBSCRIPTIONS) return sendError(ws, 'too_many_subscriptions', `at most ${MAX_SUBSCRIPTIONS} auctions per connection`);
+        const auctionId = frame.auctionId;
+        const mine = ++subscribes;
+        data.auctions.set(auctionId, mine);
+        local.set(auctionId, (local.get(auctionId) ?? 0) + 1);
+        // Still this subscribe's: not unsubscribed (nor closed) meanwhile, perhaps subscribed again.
+        const wanted = () => data.open && data.auctions.get(auctionId) === mine;
+        subs.subscribe(subscriberOf(ws), auctionId, frame.sinceSeq, wanted).then(
+          (outcome) => {
+            if (!wanted()) return;
+            if (outcome === 'not_found') {
+              leave(ws, auctionId);
+              sendError(ws, 'not_found', 'no such auction');
+              return;
+            }
+            // After a resync the client reloads and subscribes again: it is not subscribed now.
+            if (outcome === 'resync') leave(ws, auctionId);
+            else confirmed.add(auctionId);
+            // Counted in Redis once the auction is known to exist (keys per random id would grow without end).
+            void addUniqueViewer(redis, config.redis.prefix, auctionId, data.user ? `u:${data.user.id}` : `c:${data.id}`).catch(() => undefined);
+          },
+          (err: unknown) => {
+            logger.warn({ err: (err as Error).message }, 'subscribe failed');
+            if (!wanted()) return;
+            leave(ws, auctionId);
+            sendError(ws, 'unavailable', 'could not subscribe now, try again');
+          },
+        );
+        return;
+      }
+      case 'unsubscribe':
+        if (!data.auctions.has(frame.auctionId)) return sendError(ws, 'not_subscribed', 'not subscribed to this auction');
+        leave(ws, frame.auctionId);
+        ws.send(JSON.stringify({ type: 'unsubscribed', auctionId: frame.auctionId }));
+        return;
+      case 'chat.send':
+        if (data.chatQueued >= MAX_CHAT_QUEUED) return sendError(ws, 'rate_limited', 'slow mode: one message a second');
+        data.chatQueued++;
+        data.chat = data.chat.then(() =>
+          sendChat({ db, redis, config }, data.user, frame).then(
+            (r) => {
+              data.chatQueued--;
+              if (!r.ok && data.open) sendError(ws, r.code, r.message);
+            },
+            (err: unknown) => {
+              data.chatQueued--;
+              logger.warn({ err: (err as Error).message }, 'chat.send failed');
+              if (data.open) sendError(ws, 'unavailable', 'the message could not be sent, try again');
+            },
+          )
+          // A link that failed would skip every later one: the queue must go on.
+          .catch(() => undefined),
+        );
+        return;
+    }
+  }
+
   app.ws<SocketData>('/ws', {
     maxPayloadLength: MAX_FRAME_BYTES,
     idleTimeout: 60,
@@ -304,7 +384,7 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
       // in about half the runs of a test that connected one signed-in socket.
       // The session is checked in `open` instead.
       res.upgrade<SocketData>(
-        { user, auctions: new Map(), open: true, tokens: FRAME_BURST, refilledAt: Date.now(), id: randomUUID(), chat: Promise.resolve(), chatQueued: 0 },
+        { user, auctions: new Map(), open: true, tokens: FRAME_BURST, refilledAt: Date.now(), id: randomUUID(), chat: Promise.resolve(), chatQueued: 0, held: null },
         req.getHeader('sec-websocket-key'),
         req.getHeader('sec-websocket-protocol'),
         req.getHeader('sec-websocket-extensions'),
@@ -316,85 +396,36 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
       const data = ws.getUserData();
       const { user } = data;
       if (!user) return;
-      ws.subscribe(userTopic(user.id));
       // A token of a session that has ended (see closeEndedSessions) keeps no
-      // socket: closed at once with 4401. If Postgres does not answer, it stays
-      // and the periodic check decides.
+      // socket: closed with 4401 before it gets any of the user's private events
+      // or has any of its frames handled (a chat line in the user's name, say):
+      // until the session is known, nothing is subscribed and frames are held.
+      // If Postgres does not answer, the socket goes on and the periodic check decides.
+      data.held = [];
       void sessionEnded(user.sid).then((ended) => {
-        if (ended && data.open) ws.end(4401, 'session ended');
+        if (!data.open) return;
+        if (ended) {
+          ws.end(4401, 'session ended');
+          return;
+        }
+        ws.subscribe(userTopic(user.id));
+        const held = data.held ?? [];
+        data.held = null;
+        for (const frame of held) {
+          if (!data.open) return;
+          if (frame === null) sendError(ws, 'rate_limited', 'too many frames, slow down');
+          else handleFrame(ws, frame.message, frame.isBinary);
+        }
       });
     },
     message: (ws, message, isBinary) => {
       const data = ws.getUserData();
-      const now = Date.now();
-      data.tokens = Math.min(FRAME_BURST, data.tokens + ((now - data.refilledAt) / 1000) * FRAMES_PER_SECOND);
-      data.refilledAt = now;
-      if (data.tokens < 1) return sendError(ws, 'rate_limited', 'too many frames, slow down');
-      data.tokens -= 1;
-      const parsed = parseFrame(message, isBinary);
-      if (!parsed.ok) return sendError(ws, parsed.code, parsed.message);
-      const frame = parsed.frame;
-      switch (frame.type) {
-        case 'ping':
-          ws.send(JSON.stringify({ type: 'pong' }));
-          return;
-        case 'subscribe': {
-          if (data.auctions.has(frame.auctionId)) return sendError(ws, 'already_subscribed', 'already subscribed to this auction');
-          if (data.auctions.size >= MAX_SUBSCRIPTIONS) return sendError(ws, 'too_many_subscriptions', `at most ${MAX_SUBSCRIPTIONS} auctions per connection`);
-          const auctionId = frame.auctionId;
-          const mine = ++subscribes;
-          data.auctions.set(auctionId, mine);
-          local.set(auctionId, (local.get(auctionId) ?? 0) + 1);
-          // Still this subscribe's: not unsubscribed (nor closed) meanwhile, perhaps subscribed again.
-          const wanted = () => data.open && data.auctions.get(auctionId) === mine;
-          subs.subscribe(subscriberOf(ws), auctionId, frame.sinceSeq, wanted).then(
-            (outcome) => {
-              if (!wanted()) return;
-              if (outcome === 'not_found') {
-                leave(ws, auctionId);
-                sendError(ws, 'not_found', 'no such auction');
-                return;
-              }
-              // After a resync the client reloads and subscribes again: it is not subscribed now.
-              if (outcome === 'resync') leave(ws, auctionId);
-              else confirmed.add(auctionId);
-              // Counted in Redis once the auction is known to exist (keys per random id would grow without end).
-              void addUniqueViewer(redis, config.redis.prefix, auctionId, data.user ? `u:${data.user.id}` : `c:${data.id}`).catch(() => undefined);
-            },
-            (err: unknown) => {
-              logger.warn({ err: (err as Error).message }, 'subscribe failed');
-              if (!wanted()) return;
-              leave(ws, auctionId);
-              sendError(ws, 'unavailable', 'could not subscribe now, try again');
-            },
-          );
-          return;
-        }
-        case 'unsubscribe':
-          if (!data.auctions.has(frame.auctionId)) return sendError(ws, 'not_subscribed', 'not subscribed to this auction');
-          leave(ws, frame.auctionId);
-          ws.send(JSON.stringify({ type: 'unsubscribed', auctionId: frame.auctionId }));
-          return;
-        case 'chat.send':
-          if (data.chatQueued >= MAX_CHAT_QUEUED) return sendError(ws, 'rate_limited', 'slow mode: one message a second');
-          data.chatQueued++;
-          data.chat = data.chat.then(() =>
-            sendChat({ db, redis, config }, data.user, frame).then(
-              (r) => {
-                data.chatQueued--;
-                if (!r.ok && data.open) sendError(ws, r.code, r.message);
-              },
-              (err: unknown) => {
-                data.chatQueued--;
-                logger.warn({ err: (err as Error).message }, 'chat.send failed');
-                if (data.open) sendError(ws, 'unavailable', 'the message could not be sent, try again');
-              },
-            )
-            // A link that failed would skip every later one: the queue must go on.
-            .catch(() => undefined),
-          );
-          return;
+      if (data.held) {
+        // (uWS lends `message` for this call only: a copy is held.)
+        data.held.push(data.held.length < FRAME_BURST ? { message: message.slice(0), isBinary } : null);
+        return;
       }
+      handleFrame(ws, message, isBinary);
     },
     close: (ws) => {
       sockets.delete(ws);

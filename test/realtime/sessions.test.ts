@@ -7,6 +7,7 @@ import test from 'ava';
 import { WebSocket } from 'ws';
 import { registerUser, useSystem } from '../helpers/system.js';
 import { waitFor } from '../helpers/auctions.js';
+import { userEventsEntry } from '../../queues/streams.js';
 
 const system = useSystem(test, { broadcaster: true, env: { WS_SESSION_CHECK_MS: '1500' } });
 
@@ -76,4 +77,72 @@ test("a socket closes when its session ends (another session's password change, 
   await new Promise<void>((resolve) => fresh.ws!.once('message', () => resolve()));
   t.is(fresh.closed.code, undefined);
   fresh.ws!.close();
+});
+
+const outbid = (userId: string, n: number) => ({ userId, json: JSON.stringify({ type: 'bid.outbid', auctionId: '00000000-0000-4000-8000-000000000000', currentPrice: n }) });
+
+test('a socket of an ended session gets nothing before it is closed: no private event, no answer to a frame', async (t) => {
+  const sys = system();
+  const url = sys.broadcaster!.url;
+  const victim = await registerUser(sys);
+  // The session ends; its access token still has minutes to run.
+  t.is((await sys.api.post('/api/v1/auth/logout', { refreshToken: victim.refreshToken }, { token: victim.accessToken })).status, 204);
+  // The user's private events keep coming (from another session's bids, say).
+  let stop = false;
+  let n = 0;
+  const producer = (async () => {
+    while (!stop) {
+      const { key, args } = userEventsEntry(sys.config.redis.prefix, [outbid(victim.id, ++n)]);
+      await sys.redis.xadd(key, ...args);
+      await new Promise((r) => setTimeout(r, 3));
+    }
+  })();
+  // A thief reconnects with the token in a loop, asking for a pong at once each time.
+  const received: string[] = [];
+  const codes: number[] = [];
+  const until = Date.now() + 2_000;
+  while (Date.now() < until) {
+    await new Promise<void>((resolve) => {
+      const ws = new WebSocket(`${url}?token=${victim.accessToken}`);
+      ws.on('open', () => ws.send(JSON.stringify({ type: 'ping' })));
+      ws.on('message', (d) => received.push(String(d)));
+      ws.on('close', (code) => {
+        codes.push(code);
+        resolve();
+      });
+      ws.on('error', () => resolve());
+    });
+  }
+  stop = true;
+  await producer;
+  t.true(codes.length > 10 && codes.every((c) => c === 4401), `closed with 4401 each time (${codes.length} sockets)`);
+  t.true(n > 100, 'private events were being published meanwhile');
+  t.deepEqual(received, [], 'nothing reached a socket of the ended session');
+});
+
+test('a live session\'s frames sent before its check answers are handled in order once it does; its private events follow the pong', async (t) => {
+  const sys = system();
+  const url = sys.broadcaster!.url;
+  const u = await registerUser(sys);
+  const ws = new WebSocket(`${url}?token=${u.accessToken}`);
+  const frames: { type: string; currentPrice?: number; code?: string }[] = [];
+  ws.on('message', (d) => frames.push(JSON.parse(String(d))));
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+  // Sent at once, while the session is being checked.
+  ws.send(JSON.stringify({ type: 'ping' }));
+  ws.send('not json');
+  ws.send(JSON.stringify({ type: 'ping' }));
+  await waitFor(async () => (frames.length >= 3 ? true : undefined), 5_000, 'answers');
+  t.deepEqual(
+    frames.map((f) => f.type + (f.code ? `:${f.code}` : '')),
+    ['pong', 'error:bad_frame', 'pong'],
+  );
+  const { key, args } = userEventsEntry(sys.config.redis.prefix, [outbid(u.id, 4242)]);
+  await sys.redis.xadd(key, ...args);
+  await waitFor(async () => (frames.some((f) => f.type === 'bid.outbid') ? true : undefined), 5_000, 'the private event');
+  t.is(frames.find((f) => f.type === 'bid.outbid')!.currentPrice, 4242);
+  ws.close();
 });
