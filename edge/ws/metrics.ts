@@ -27,8 +27,14 @@ export function createBroadcasterMetrics(read: () => { connections: number; subs
   });
   const dropped = new client.Counter({
     name: 'blytz_ws_dropped_total',
-    help: 'Connections closed for a full send buffer (slow viewers) or frames dropped',
+    help: 'Frames refused by a full send buffer, and connections closed with one (slow viewers: over 64 KiB waiting at the last sample)',
     registers: [registry],
   });
-  return { registry, messagesOut, dropped };
+  const closed = new client.Counter({
+    name: 'blytz_ws_closed_total',
+    help: 'Closed connections by reason: normal, session_ended (4401), slow_viewer (send buffer full), lost (1006 otherwise), other',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
+  return { registry, messagesOut, dropped, closed };
 }

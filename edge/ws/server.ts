@@ -58,6 +58,8 @@ interface SocketData {
    * once the session is known to live. Null once it is (and for anonymous ones).
    */
   held: ({ message: ArrayBuffer; isBinary: boolean } | null)[] | null;
+  /** Bytes waiting in its send buffer at the last sample (see backlogTimer). */
+  backlog: number;
 }
 
 const FRAMES_PER_SECOND = 20;
@@ -73,6 +75,17 @@ export interface RunningBroadcaster {
 }
 
 const userTopic = (id: string) => `user:${id}`;
+
+/** A send buffer this full at the last sample, then a 1006 close: a viewer that stopped reading. */
+const SLOW_BACKLOG = 64 * 1024;
+
+/** Why a socket closed, for blytz_ws_closed_total (close codes as the server saw them). */
+export function closeReason(code: number, backlog: number): 'normal' | 'session_ended' | 'slow_viewer' | 'lost' | 'other' {
+  if (code === 1000 || code === 1001 || code === 1005) return 'normal';
+  if (code === 4401) return 'session_ended';
+  if (code === 1006) return backlog >= SLOW_BACKLOG ? 'slow_viewer' : 'lost';
+  return 'other';
+}
 
 export async function startBroadcaster(config: Config, logger: Logger): Promise<RunningBroadcaster> {
   const keys = loadKeys(config);
@@ -161,6 +174,19 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
   // Not holding the process up (close() clears it; a failed start-up never gets to).
   const sessionTimer = setInterval(closeEndedSessions, config.wsSessionCheckMs);
   sessionTimer.unref();
+  // uWS closes a socket whose send buffer passes maxBackpressure (a viewer that
+  // does not read) without telling the app why: its close handler sees 1006, as
+  // for a lost connection, and the buffer can no longer be read. Each socket's
+  // backlog is sampled four times a second instead, and a 1006 close after a
+  // sample over SLOW_BACKLOG counts as a slow viewer's (~1 ms a sample for 10,000
+  // sockets). A buffer that fills within one sample period is counted as lost.
+  const backlogTimer = setInterval(() => {
+    for (const ws of sockets) {
+      const data = ws.getUserData();
+      if (data.open) data.backlog = ws.getBufferedAmount();
+    }
+  }, 250);
+  backlogTimer.unref();
 
   const app = uWS.App();
   const local = new Map<string, number>();
@@ -384,7 +410,7 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
       // in about half the runs of a test that connected one signed-in socket.
       // The session is checked in `open` instead.
       res.upgrade<SocketData>(
-        { user, auctions: new Map(), open: true, tokens: FRAME_BURST, refilledAt: Date.now(), id: randomUUID(), chat: Promise.resolve(), chatQueued: 0, held: null },
+        { user, auctions: new Map(), open: true, tokens: FRAME_BURST, refilledAt: Date.now(), id: randomUUID(), chat: Promise.resolve(), chatQueued: 0, held: null, backlog: 0 },
         req.getHeader('sec-websocket-key'),
         req.getHeader('sec-websocket-protocol'),
         req.getHeader('sec-websocket-extensions'),
@@ -427,10 +453,13 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
       }
       handleFrame(ws, message, isBinary);
     },
-    close: (ws) => {
+    close: (ws, code) => {
       sockets.delete(ws);
       const data = ws.getUserData();
       data.open = false;
+      const reason = closeReason(code, data.backlog);
+      metrics.closed.inc({ reason });
+      if (reason === 'slow_viewer') metrics.dropped.inc();
       for (const auctionId of [...data.auctions.keys()]) leave(ws, auctionId);
     },
   });
@@ -522,6 +551,7 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
       // A check in flight is not waited for (its query may wait on a silent
       // Postgres past the grace period): it stops at its next step.
       clearInterval(sessionTimer);
+      clearInterval(backlogTimer);
       uWS.us_listen_socket_close(listenSocket);
       // This instance's viewers leave the totals now rather than in 15 s (after a
       // report in flight, which would otherwise put them back).
