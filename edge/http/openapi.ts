@@ -21,7 +21,11 @@ export function buildOpenApi(apiRoutes: AnyRoute[]): object {
     info: {
       title: 'Blytz.live API',
       version: '1.0.0',
-      description: 'Live auction marketplace. Errors use the envelope {error: {code, message, details?}}. Money is integer minor units.',
+      description:
+        'Live auction marketplace. Errors use the envelope {error: {code, message, details?}}. Money is integer minor units.\n\n' +
+        'WebSocket (ws://host:WS_PORT/ws, frames as in API.md). Beyond API.md: `{type: "unsubscribed", auctionId}` answers an unsubscribe ' +
+        '(no event of that auction follows it); `error` codes are bad_frame, unknown_type, rate_limited, already_subscribed, not_subscribed, ' +
+        'too_many_subscriptions, not_found, unavailable, and for chat.send unauthorized, blocked, banned and chat_closed; a signed-in socket whose session has ended is closed with 4401.',
     },
     servers: [{ url: '/' }],
     components: {
