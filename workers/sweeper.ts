@@ -5,12 +5,16 @@
  *   lost: Redis wiped, or the edge could not enqueue);
  * - re-arms overdue timers (a close past its end, a start past its time);
  * - publishes outbox events a crashed process left unpublished;
- * - re-applies the one-consumer-per-partition setting (a wiped Redis forgets it).
+ * - re-applies the one-consumer-per-partition setting (a wiped Redis forgets it);
+ * - once a minute, deletes Idempotency-Key records older than a day.
  * Everything it does is idempotent, so overlapping sweeps are harmless.
  */
 import { BID_PARTITIONS } from '../queues/names.js';
 import type { WorkerContext } from './context.js';
 import { publishBacklog } from '../lib/publisher.js';
+import { purgeExpiredKeys } from '../db/operations/idempotency.js';
+
+let lastPurge = 0;
 
 export interface SweepReport {
   drains: number;
@@ -63,6 +67,11 @@ export async function sweepOnce(ctx: WorkerContext, staleMs = 2_000): Promise<Sw
   const due = await overdueTimers(ctx, 'start', stale);
   for (const r of due) await ctx.producer.enqueue('auction.start', { auctionId: r.id, at: r.at, retry: Date.now() });
   const published = await publishBacklog(ctx.db, ctx.redis, ctx.config, staleMs);
+  // Idempotency-Key records past their day, once a minute.
+  if (Date.now() - lastPurge >= 60_000) {
+    lastPurge = Date.now();
+    await purgeExpiredKeys(ctx.db);
+  }
   return { drains: stuck.length, closes: overdue.length, starts: due.length, published: published.auctionEvents + published.userEvents };
 }
 

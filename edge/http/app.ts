@@ -12,6 +12,7 @@ import { errorHandler, notFoundHandler, refuseInvalidUtf8 } from './middleware/e
 import { limiter } from './middleware/rate-limit.js';
 import { requestMetrics } from './middleware/request-metrics.js';
 import { corsPolicy, securityHeaders } from './middleware/security.js';
+import { idempotency } from './middleware/idempotency.js';
 import { mountRoutes, type AnyRoute } from './route.js';
 import { API_BASE, buildOpenApi } from './openapi.js';
 import { opsRouter } from './routes/ops.js';
@@ -89,7 +90,7 @@ export function createApp(deps: EdgeDeps) {
 
   const api = Router();
   api.use('/auth', limiter(deps, 'auth', config.rateLimits.authPerMinute, 'ip'));
-  mountRoutes(api, routes);
+  mountRoutes(api, routes, idempotency(deps));
   app.use(API_BASE, api);
 
   app.use(notFoundHandler);

@@ -46,6 +46,12 @@ export interface RouteSpec<B = Record<string, never>, Q = Record<string, never>,
   params?: Joi.ObjectSchema<P>;
   /** Extra middleware run after auth and before validation (e.g. a rate limit). */
   before?: RequestHandler[];
+  /**
+   * Takes an Idempotency-Key (API.md: write endpoints that enqueue work): 'stored'
+   * by the idempotency middleware (middleware/idempotency.ts), 'self' by the route
+   * itself (bids: on the bid row). Either way the spec documents the header.
+   */
+  idempotent?: 'stored' | 'self';
   responses: Record<number, ResponseSpec>;
   handler: (ctx: RouteContext<B, Q, P>) => Promise<void> | void;
 }
@@ -111,8 +117,11 @@ export function validatePart<T>(schema: Joi.ObjectSchema<T> | undefined, value: 
   return out as T;
 }
 
-/** Mounts each route on `router` with auth, role and validation middleware. */
-export function mountRoutes(router: Router, routes: AnyRoute[]): void {
+/**
+ * Mounts each route on `router` with auth, role and validation middleware, and
+ * `idempotency` in front of the routes whose keys it stores.
+ */
+export function mountRoutes(router: Router, routes: AnyRoute[], idempotency?: RequestHandler): void {
   for (const route of routes) {
     const guard: RequestHandler = (req, res, next) => {
       // The route's pattern for the request metrics: read at 'finish', req.baseUrl
@@ -134,7 +143,8 @@ export function mountRoutes(router: Router, routes: AnyRoute[]): void {
         next(err);
       }
     };
-    router[route.method](route.path, guard, ...(route.before ?? []), run);
+    const keyed = route.idempotent === 'stored' && idempotency ? [idempotency] : [];
+    router[route.method](route.path, guard, ...(route.before ?? []), ...keyed, run);
   }
 }
 
@@ -154,7 +164,17 @@ const ERROR_SCHEMA = {
   },
 };
 
-type OpenApiParam = { name: string; in: 'path' | 'query'; required: boolean; schema: unknown; description?: string };
+type OpenApiParam = { name: string; in: 'path' | 'query' | 'header'; required: boolean; schema: unknown; description?: string };
+
+const IDEMPOTENCY_HEADER: OpenApiParam = {
+  name: 'Idempotency-Key',
+  in: 'header',
+  required: false,
+  schema: { type: 'string', pattern: '^[A-Za-z0-9_.:-]{1,200}$' },
+  description:
+    'The same key from the same user (for a day) returns the first response (Idempotent-Replayed: true) and never does the work twice; ' +
+    'the same key with another method, path or body is 409, and so is a retry while the first request still runs.',
+};
 
 function paramsOf(schema: Joi.ObjectSchema | undefined, where: 'path' | 'query'): OpenApiParam[] {
   if (!schema) return [];
@@ -193,7 +213,7 @@ export function addOperations(paths: Record<string, Record<string, unknown>>, ba
       operationId: `${r.method}${p.replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ? c.toUpperCase() : ''))}`,
       ...(r.auth === 'user' || r.roles ? { security: [{ bearerAuth: [] }] } : {}),
       ...(r.roles ? { description: `Roles: ${r.roles.join(', ')}` } : {}),
-      parameters: [...paramsOf(r.params, 'path'), ...paramsOf(r.query, 'query')],
+      parameters: [...paramsOf(r.params, 'path'), ...paramsOf(r.query, 'query'), ...(r.idempotent ? [IDEMPOTENCY_HEADER] : [])],
       ...(r.body ? { requestBody: { required: true, content: { 'application/json': { schema: j2s(r.body).swagger } } } } : {}),
       responses,
     };

@@ -53,6 +53,7 @@ export function auctionRoutes(deps: EdgeDeps): AnyRoute[] {
       tag: 'auctions',
       summary: 'Create an auction of your product (sellers, admins); with startsAt it starts by itself',
       roles: ['seller', 'admin'],
+      idempotent: 'stored',
       body: Joi.object({
         productId: uuid().required(),
         startingPrice: money().required(),
@@ -126,6 +127,7 @@ export function auctionRoutes(deps: EdgeDeps): AnyRoute[] {
       tag: 'auctions',
       summary: 'Start a scheduled auction now (endsAt = now + durationSeconds)',
       auth: 'user',
+      idempotent: 'stored',
       params: idParams,
       responses: { 200: { description: 'live', schema: auctionSchema }, 409: { description: 'not scheduled' } },
       handler: async ({ params, user, res }) => {
@@ -138,6 +140,7 @@ export function auctionRoutes(deps: EdgeDeps): AnyRoute[] {
       tag: 'auctions',
       summary: 'End a live auction: every bid received before this call is applied first; ending an ended auction returns it unchanged',
       auth: 'user',
+      idempotent: 'stored',
       params: idParams,
       responses: { 200: { description: 'ended', schema: auctionSchema }, 409: { description: 'not live' }, 503: { description: 'queued but not finished in time' } },
       handler: async ({ params, user, res }) => {
@@ -150,6 +153,7 @@ export function auctionRoutes(deps: EdgeDeps): AnyRoute[] {
       tag: 'auctions',
       summary: 'Cancel an auction before its first bid (subscribers get auction.cancelled)',
       auth: 'user',
+      idempotent: 'stored',
       params: idParams,
       responses: { 200: { description: 'cancelled', schema: auctionSchema }, 409: { description: 'it has bids, or is ending or over' } },
       handler: async ({ params, user, res }) => {
@@ -162,6 +166,7 @@ export function auctionRoutes(deps: EdgeDeps): AnyRoute[] {
       tag: 'bidding',
       summary: 'Place a bid: recorded and queued (202); the outcome comes as bid.ack and from GET /bids/:id. Idempotency-Key replays the first answer.',
       auth: 'user',
+      idempotent: 'self',
       before: [bidLimit],
       params: idParams,
       body: bidBodies.bid,
@@ -177,6 +182,7 @@ export function auctionRoutes(deps: EdgeDeps): AnyRoute[] {
       tag: 'bidding',
       summary: 'Set a proxy maximum: recorded and queued (202); the outcome comes as autobid.ack',
       auth: 'user',
+      idempotent: 'self',
       before: [bidLimit],
       params: idParams,
       body: bidBodies.autobid,

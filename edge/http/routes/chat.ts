@@ -40,6 +40,7 @@ export function chatRoutes(deps: EdgeDeps): AnyRoute[] {
       tag: 'chat',
       summary: 'Delete a message (the auction\'s seller, admins); subscribers get chat.deleted',
       auth: 'user',
+      idempotent: 'stored',
       params: Joi.object({ id: uuid().required(), messageId: uuid().required() }),
       responses: { 204: { description: 'deleted' }, 403: { description: 'not yours to moderate' }, 404: { description: 'no such message' } },
       handler: async ({ params, user, res }) => {
@@ -58,6 +59,7 @@ export function chatRoutes(deps: EdgeDeps): AnyRoute[] {
       tag: 'chat',
       summary: 'Ban a user from this auction\'s chat and bidding (for durationSeconds, or until lifted)',
       auth: 'user',
+      idempotent: 'stored',
       params: Joi.object({ id: uuid().required() }),
       body: Joi.object({ userId: uuid().required(), durationSeconds: Joi.number().integer().strict().min(1).max(365 * 24 * 3600) }),
       responses: { 201: { description: 'banned', schema: Joi.object({ auctionId: uuid(), userId: uuid(), expiresAt: isoDate().allow(null) }) }, 403: { description: 'not yours to moderate' } },
@@ -75,6 +77,7 @@ export function chatRoutes(deps: EdgeDeps): AnyRoute[] {
       tag: 'chat',
       summary: 'Lift a ban',
       auth: 'user',
+      idempotent: 'stored',
       params: Joi.object({ id: uuid().required(), userId: uuid().required() }),
       responses: { 204: { description: 'lifted (or there was none)' }, 403: { description: 'not yours to moderate' } },
       handler: async ({ params, user, res }) => {
