@@ -72,4 +72,11 @@ export const sessionSchema = Joi.object({
 export const MONEY_MAX = 100_000_000_000;
 /** Money: an integer number of minor units, 1..MONEY_MAX, never a string or float. */
 export const money = () => Joi.number().integer().strict().min(1).max(MONEY_MAX);
-export const currency = () => Joi.string().pattern(/^[a-z]{3}$/, 'lowercase ISO currency');
+/** ISO 4217 codes, lowercase (ICU's list, as Node ships it). */
+const ISO_CURRENCIES = new Set(Intl.supportedValuesOf('currency').map((c) => c.toLowerCase()));
+
+export const currency = () =>
+  Joi.string()
+    .pattern(/^[a-z]{3}$/, 'lowercase ISO currency')
+    .custom((value: string, helpers) => (ISO_CURRENCIES.has(value) ? value : helpers.error('any.invalid')))
+    .messages({ 'any.invalid': '{{#label}} is not an ISO 4217 currency code' });

@@ -156,6 +156,8 @@ test('bad input is a 400 and changes nothing', async (t) => {
     { ...good, categoryId: randomUUID() },
     { ...good, categoryId: 'not-a-uuid' },
     { ...good, currency: 'USD' },
+    { ...good, currency: 'xyz' },
+    { ...good, currency: 'abc' },
     { ...good, images: ['javascript:alert(1)'] },
     { ...good, variants: [{ sku: 'ok-sku', name: 'v', price: 1, stock: -1 }] },
     { ...good, variants: [{ sku: 'dup', name: 'v', price: 1, stock: 1 }, { sku: 'dup', name: 'w', price: 1, stock: 1 }] },
@@ -168,6 +170,9 @@ test('bad input is a 400 and changes nothing', async (t) => {
   }
   t.deepEqual(await sys.db('products').where({ seller_id: seller.id }), []);
   const p = await makeProduct(sys, seller, good);
+  const yen = await sys.api.post(P, { ...good, currency: 'jpy' }, { token: seller.accessToken });
+  t.is(yen.status, 201, 'another ISO currency');
+  t.is(yen.body.currency, 'jpy');
   t.is((await sys.api.put(`${P}/${p.id}`, {}, { token: seller.accessToken })).status, 400);
   t.is((await sys.api.put(`${P}/${p.id}`, { price: -5 }, { token: seller.accessToken })).status, 400);
   t.is((await sys.api.put(`${P}/${p.id}`, { sellerId: randomUUID() }, { token: seller.accessToken })).status, 400);
