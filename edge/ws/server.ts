@@ -465,6 +465,11 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
   });
   app.any('/*', (res) => json(res, '404 Not Found', { error: { code: 'not_found', message: 'no such route' } }));
 
+  // Where the private-events pump starts (see below): taken before any client can
+  // connect, so that every event after a client's first pong is read.
+  const stream = userEventsStream(config.redis.prefix);
+  const [tail] = (await reader.xrevrange(stream, '+', '-', 'COUNT', 1)) as [string, string[]][];
+  const startId = tail ? tail[0] : '0-0';
   const listenSocket = await new Promise<uWS.us_listen_socket>((resolve, reject) => {
     app.listen(config.host, config.wsPort, (s) => (s ? resolve(s) : reject(new Error(`cannot listen on ${config.wsPort}`))));
   });
@@ -504,21 +509,15 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
       });
   }, 1_000);
 
-
   // Private user events: every instance reads the whole stream from "now".
-  const stream = userEventsStream(config.redis.prefix);
   const pump = (async () => {
-    // Where to read from: the stream's last entry when the pump starts, taken
-    // once. Reading with "$" took "now" at every call again, so what was added
-    // between a read that timed out (or failed) and the next one was skipped,
-    // until the first entry had come.
-    let lastId: string | null = null;
+    // Where to read from: the stream's last entry before the server listened,
+    // taken once. Reading with "$" took "now" at every call again, so what was
+    // added between a read that timed out (or failed) and the next one was
+    // skipped, until the first entry had come.
+    let lastId = startId;
     while (!stopping) {
       try {
-        if (lastId === null) {
-          const [tail] = (await reader.xrevrange(stream, '+', '-', 'COUNT', 1)) as [string, string[]][];
-          lastId = tail ? tail[0] : '0-0';
-        }
         // An entry can hold 100 events (a round's batch): 50 entries keep one
         // synchronous delivery loop to a few thousand.
         const res = (await withWatchdog(reader, reader.xread('COUNT', 50, 'BLOCK', 1_000, 'STREAMS', stream, lastId))) as
