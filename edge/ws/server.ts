@@ -53,11 +53,13 @@ interface SocketData {
   /** chat.send frames waiting in `chat`; over MAX_CHAT_QUEUED more are refused. */
   chatQueued: number;
   /**
-   * A signed-in socket's frames while its session is being checked (copies; null
-   * for one over the burst, answered rate_limited in its turn), handled in order
-   * once the session is known to live. Null once it is (and for anonymous ones).
+   * A signed-in socket's frames while its session is being checked (copies, up to
+   * the frame burst), handled in order once the session is known to live. Null
+   * once it is (and for anonymous ones).
    */
-  held: ({ message: ArrayBuffer; isBinary: boolean } | null)[] | null;
+  held: { message: ArrayBuffer; isBinary: boolean }[] | null;
+  /** Frames refused while held (over the burst): one rate_limited answers them all. */
+  heldRefused: number;
   /** Bytes waiting in its send buffer at the last sample (see backlogTimer). */
   backlog: number;
 }
@@ -410,7 +412,7 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
       // in about half the runs of a test that connected one signed-in socket.
       // The session is checked in `open` instead.
       res.upgrade<SocketData>(
-        { user, auctions: new Map(), open: true, tokens: FRAME_BURST, refilledAt: Date.now(), id: randomUUID(), chat: Promise.resolve(), chatQueued: 0, held: null, backlog: 0 },
+        { user, auctions: new Map(), open: true, tokens: FRAME_BURST, refilledAt: Date.now(), id: randomUUID(), chat: Promise.resolve(), chatQueued: 0, held: null, heldRefused: 0, backlog: 0 },
         req.getHeader('sec-websocket-key'),
         req.getHeader('sec-websocket-protocol'),
         req.getHeader('sec-websocket-extensions'),
@@ -439,16 +441,19 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
         data.held = null;
         for (const frame of held) {
           if (!data.open) return;
-          if (frame === null) sendError(ws, 'rate_limited', 'too many frames, slow down');
-          else handleFrame(ws, frame.message, frame.isBinary);
+          handleFrame(ws, frame.message, frame.isBinary);
         }
+        if (data.heldRefused > 0 && data.open) sendError(ws, 'rate_limited', 'too many frames, slow down');
       });
     },
     message: (ws, message, isBinary) => {
       const data = ws.getUserData();
       if (data.held) {
-        // (uWS lends `message` for this call only: a copy is held.)
-        data.held.push(data.held.length < FRAME_BURST ? { message: message.slice(0), isBinary } : null);
+        // (uWS lends `message` for this call only: a copy is held.) Past the
+        // burst, frames are counted, not kept: what one client sends while a
+        // slow database answers must not grow the heap.
+        if (data.held.length < FRAME_BURST) data.held.push({ message: message.slice(0), isBinary });
+        else data.heldRefused++;
         return;
       }
       handleFrame(ws, message, isBinary);

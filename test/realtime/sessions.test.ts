@@ -146,3 +146,30 @@ test('a live session\'s frames sent before its check answers are handled in orde
   t.is(frames.find((f) => f.type === 'bid.outbid')!.currentPrice, 4242);
   ws.close();
 });
+
+test('frames sent while a slow database checks the session: the first 40 are held and answered, the rest get one rate_limited', async (t) => {
+  const sys = system();
+  const url = sys.broadcaster!.url;
+  const u = await registerUser(sys);
+  // The session check waits (a lock here; a busy database in production).
+  const trx = await sys.db.transaction();
+  await trx.raw('lock table refresh_tokens in access exclusive mode');
+  const ws = new WebSocket(`${url}?token=${u.accessToken}`);
+  const frames: { type: string; code?: string }[] = [];
+  ws.on('message', (d) => frames.push(JSON.parse(String(d))));
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+  for (let i = 0; i < 5_000; i++) ws.send(JSON.stringify({ type: 'ping' }));
+  while (ws.bufferedAmount > 0) await new Promise((r) => setTimeout(r, 20));
+  await new Promise((r) => setTimeout(r, 300));
+  t.deepEqual(frames, [], 'nothing answered before the session is known');
+  await trx.commit();
+  await waitFor(async () => (frames.length >= 41 ? true : undefined), 5_000, 'answers');
+  await new Promise((r) => setTimeout(r, 300));
+  t.is(frames.length, 41);
+  t.true(frames.slice(0, 40).every((f) => f.type === 'pong'));
+  t.like(frames[40], { type: 'error', code: 'rate_limited' });
+  ws.close();
+});
