@@ -13,8 +13,10 @@ export async function up(knex: Knex): Promise<void> {
     t.text('key').notNullable();
     // The request it was first used for: method, path and body (sha-256).
     t.text('fingerprint').notNullable();
+    // The answer: status, the headers a client acts on (Content-Type, Location), body text.
     t.smallint('status');
-    t.jsonb('body');
+    t.jsonb('headers');
+    t.text('body');
     t.timestamp('created_at', { useTz: true }).notNullable().defaultTo(knex.raw('clock_timestamp()'));
     t.primary(['user_id', 'key'], { constraintName: 'idempotent_requests_pkey' });
     t.foreign('user_id', 'idempotent_requests_user_fk').references('users.id').onDelete('CASCADE');

@@ -17,7 +17,8 @@ export const STALE_CLAIM = '60 seconds';
 export interface StoredAnswer {
   fingerprint: string;
   status: number | null;
-  body: unknown;
+  headers: Record<string, string> | null;
+  body: string | null;
 }
 
 /**
@@ -28,7 +29,7 @@ export async function claimKey(db: Knex, userId: string, key: string, fingerprin
   const { rows } = await db.raw(
     `insert into idempotent_requests (user_id, key, fingerprint) values (?, ?, ?)
      on conflict (user_id, key) do update
-       set fingerprint = excluded.fingerprint, status = null, body = null, created_at = clock_timestamp()
+       set fingerprint = excluded.fingerprint, status = null, headers = null, body = null, created_at = clock_timestamp()
        where idempotent_requests.created_at < clock_timestamp() - interval '${KEY_TTL}'
           or (idempotent_requests.status is null and idempotent_requests.fingerprint = excluded.fingerprint
               and idempotent_requests.created_at < clock_timestamp() - interval '${STALE_CLAIM}')
@@ -39,16 +40,22 @@ export async function claimKey(db: Knex, userId: string, key: string, fingerprin
 }
 
 export async function findKey(db: Knex, userId: string, key: string): Promise<StoredAnswer | undefined> {
-  const row = await db('idempotent_requests').where({ user_id: userId, key }).first('fingerprint', 'status', 'body');
-  return row ? { fingerprint: row.fingerprint, status: row.status === null ? null : Number(row.status), body: row.body } : undefined;
+  const row = await db('idempotent_requests').where({ user_id: userId, key }).first('fingerprint', 'status', 'headers', 'body');
+  return row ? { fingerprint: row.fingerprint, status: row.status === null ? null : Number(row.status), headers: row.headers, body: row.body } : undefined;
 }
 
-/** Records the answer of a claimed key (a body of undefined: none, as a 204's). */
-export async function completeKey(db: Knex, userId: string, key: string, fingerprint: string, status: number, body: unknown): Promise<void> {
+/** Records the answer of a claimed key (a body of null: none, as a 204's). */
+export async function completeKey(
+  db: Knex,
+  userId: string,
+  key: string,
+  fingerprint: string,
+  answer: { status: number; headers: Record<string, string>; body: string | null },
+): Promise<void> {
   await db('idempotent_requests')
     .where({ user_id: userId, key, fingerprint })
     .whereNull('status')
-    .update({ status, body: body === undefined ? null : JSON.stringify(body) });
+    .update({ status: answer.status, headers: JSON.stringify(answer.headers), body: answer.body });
 }
 
 /** Gives a claimed key up (the request failed with a 5xx: a retry may run it). */

@@ -9,7 +9,7 @@ import { makeCategory, makeProduct } from '../helpers/catalog.js';
 import { bid, liveAuction } from '../helpers/auctions.js';
 import { purgeExpiredKeys } from '../../db/operations/idempotency.js';
 
-const system = useSystem(test, { workers: true });
+const system = useSystem(test, { workers: true, env: { CORS_ORIGINS: 'https://app.example' } });
 
 async function product(sys: System, seller: TestUser) {
   const cat = await makeCategory(sys);
@@ -31,6 +31,9 @@ test('POST /auctions: a repeated key returns the first 201 and creates nothing m
   t.is(again.status, 201);
   t.is(again.headers.get('idempotent-replayed'), 'true');
   t.deepEqual(again.body, first.body);
+  t.is(first.headers.get('location'), `/api/v1/auctions/${first.body.id}`);
+  t.is(again.headers.get('location'), first.headers.get('location'), 'the replay keeps the Location of the 201');
+  t.regex(again.headers.get('content-type') ?? '', /^application\/json/);
   t.is(Number((await sys.db('auctions').where({ product_id: p.id }).count<{ count: string }[]>('* as count'))[0]!.count), 1);
   // The start job was armed once.
   const jobs = await sys.producer.queues.get('auctions')!.getJobs(['delayed']);
@@ -154,4 +157,51 @@ test('chat moderation with a key: a repeated ban is replayed, not applied again'
   t.is(again.headers.get('idempotent-replayed'), 'true');
   t.deepEqual(again.body, first.body);
   t.deepEqual(await sys.db('auction_bans').where({ auction_id: a.id, user_id: buyer.id }).first(), before, 'the ban was not made again');
+});
+
+test('an answer whose record fails once is recorded by a second try: the retry is replayed, the work not done again', async (t) => {
+  const sys = system();
+  const seller = await registerUser(sys, 'seller');
+  const buyer = await registerUser(sys);
+  const a = await liveAuction(sys, seller);
+  const key = `rec-${randomUUID()}`;
+  const ban = () =>
+    sys.api.post(`/api/v1/auctions/${a.id}/chat/bans`, { userId: buyer.id, durationSeconds: 600 }, { token: seller.accessToken, headers: { 'Idempotency-Key': key } });
+  // The first statement recording this key's answer fails (a lost connection, say).
+  // (Other tests run at the same time: only this key's record is touched.)
+  // (A sequence counts the tries: nextval is not undone by the failed statement.)
+  await sys.db.raw('create sequence record_tries');
+  await sys.db.raw(`create function fail_first_record() returns trigger language plpgsql as $$ begin
+      if new.key = '${key}' and new.status is not null and nextval('record_tries') = 1 then
+        raise exception 'connection lost';
+      end if;
+      return new; end $$`);
+  await sys.db.raw('create trigger fail_first_record before update on idempotent_requests for each row execute function fail_first_record()');
+  try {
+    const first = await ban();
+    t.is(first.status, 201);
+    const { rows } = await sys.db.raw('select last_value from record_tries');
+    t.is(Number(rows[0].last_value), 2, 'the first try failed, the second recorded it');
+    const banned = await sys.db('auction_bans').where({ auction_id: a.id, user_id: buyer.id }).first();
+    const again = await ban();
+    t.is(again.status, 201);
+    t.is(again.headers.get('idempotent-replayed'), 'true');
+    t.deepEqual(again.body, first.body);
+    t.deepEqual(await sys.db('auction_bans').where({ auction_id: a.id, user_id: buyer.id }).first(), banned);
+  } finally {
+    await sys.db.raw('drop trigger fail_first_record on idempotent_requests');
+  }
+});
+
+test('a browser client can read Idempotent-Replayed and Location (CORS exposes them)', async (t) => {
+  const sys = system();
+  const seller = await registerUser(sys, 'seller');
+  const p = await product(sys, seller);
+  const body = { productId: p.id, startingPrice: 1000, durationSeconds: 600 };
+  const opts = { token: seller.accessToken, headers: { 'Idempotency-Key': `cors-${randomUUID()}`, Origin: 'https://app.example' } };
+  t.is((await sys.api.post('/api/v1/auctions', body, opts)).status, 201);
+  const again = await sys.api.post('/api/v1/auctions', body, opts);
+  t.is(again.headers.get('idempotent-replayed'), 'true');
+  const exposed = (again.headers.get('access-control-expose-headers') ?? '').toLowerCase().split(/\s*,\s*/);
+  t.true(exposed.includes('idempotent-replayed') && exposed.includes('location'), exposed.join());
 });

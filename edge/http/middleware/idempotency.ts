@@ -1,14 +1,14 @@
 /**
- * Idempotency-Key on the write routes marked `idempotent` (API.md: write
- * endpoints that enqueue work accept one; the same key from the same user returns
- * the first response and never does the work twice). Bids and auto-bids keep
- * theirs on the bid row (services/bids.ts), which also orders them.
+ * Idempotency-Key on the write routes marked `idempotent: 'stored'` (API.md:
+ * write endpoints that enqueue work accept one; the same key from the same user
+ * returns the first response and never does the work twice). Bids and auto-bids
+ * keep theirs on the bid row (services/bids.ts), which also orders them.
  *
- * The key is claimed before the route runs; the answer is stored before it is
- * sent, so a client that retries after any answer gets that answer again
- * (`Idempotent-Replayed: true`). A 5xx gives the key up, so the retry runs, and
- * so does a 400 (the request was refused before it did anything: the client may
- * correct it and send it again with the same key). The
+ * The key is claimed before the route runs; the answer (status, Content-Type,
+ * Location, body) is stored before it is sent, so a client that retries after any
+ * answer gets that answer again (`Idempotent-Replayed: true`). A 5xx gives the key
+ * up, so the retry runs, and so does a 400 (the request was refused before it did
+ * anything: the client may correct it and send it again with the same key). The
  * same key for another request (method, path or body) is 409, and so is a retry
  * while the first is still running.
  */
@@ -18,6 +18,11 @@ import { claimKey, completeKey, findKey, releaseKey } from '../../../db/operatio
 import { AppError, conflict } from '../../../lib/errors.js';
 import type { EdgeDeps } from '../deps.js';
 import { parseIdempotencyKey } from '../services/bids.js';
+
+/** The headers of an answer that are stored and replayed with it. */
+const KEPT_HEADERS = ['content-type', 'location'];
+/** Waits before the tries of recording an answer (see recordAnswer). */
+const RECORD_RETRIES_MS = [100, 400, 1_500];
 
 export function idempotency(deps: Pick<EdgeDeps, 'db' | 'logger'>): RequestHandler {
   return async (req, res, next) => {
@@ -36,10 +41,10 @@ export function idempotency(deps: Pick<EdgeDeps, 'db' | 'logger'>): RequestHandl
         if (!first) throw new AppError('conflict', 'this Idempotency-Key was just released, send the request again');
         if (first.fingerprint !== fingerprint) throw conflict('this Idempotency-Key was used for a different request');
         if (first.status === null) throw conflict('a request with this Idempotency-Key is still being processed');
-        res.setHeader('Idempotent-Replayed', 'true');
         res.status(first.status);
-        if (first.body === null) res.end();
-        else res.json(first.body);
+        for (const [name, value] of Object.entries(first.headers ?? {})) res.setHeader(name, value);
+        res.setHeader('Idempotent-Replayed', 'true');
+        res.end(first.body ?? undefined);
         return;
       }
       recordAnswer(res, deps, userId, key, fingerprint);
@@ -50,26 +55,49 @@ export function idempotency(deps: Pick<EdgeDeps, 'db' | 'logger'>): RequestHandl
   };
 }
 
-/** Stores the route's answer (status and JSON body) before it goes out. */
+/**
+ * Stores the route's answer before it goes out: `res.end` (which every way of
+ * answering ends in) waits for the record. A record that fails is tried again: if
+ * it never lands, the claim stays unanswered, retries get 409 and, a minute later,
+ * run the route again (which then answers from the state the first left).
+ */
 function recordAnswer(res: Response, deps: Pick<EdgeDeps, 'db' | 'logger'>, userId: string, key: string, fingerprint: string): void {
-  const json = res.json.bind(res);
   const end = res.end.bind(res) as (...args: unknown[]) => Response;
   let recorded = false;
-  const record = (body: unknown): Promise<void> =>
-    (res.statusCode >= 500 || res.statusCode === 400 ? releaseKey(deps.db, userId, key, fingerprint) : completeKey(deps.db, userId, key, fingerprint, res.statusCode, body)).catch((err: unknown) => {
-      // The answer still goes out; a retry finds the claim and gets 409 until it goes stale.
-      deps.logger.warn({ err: (err as Error).message }, 'idempotent answer not recorded');
-    });
-  res.json = (body: unknown) => {
-    if (recorded) return json(body);
-    recorded = true;
-    void record(body).then(() => json(body));
-    return res;
+  const record = async (chunk: unknown, encoding: unknown): Promise<void> => {
+    const status = res.statusCode;
+    const headers: Record<string, string> = {};
+    for (const name of KEPT_HEADERS) {
+      const value = res.getHeader(name);
+      if (value !== undefined) headers[name] = String(value);
+    }
+    const body =
+      chunk === undefined || chunk === null || typeof chunk === 'function'
+        ? null
+        : Buffer.isBuffer(chunk)
+          ? chunk.toString('utf8')
+          : String(chunk instanceof Uint8Array ? Buffer.from(chunk).toString((encoding as BufferEncoding) ?? 'utf8') : chunk);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        if (status >= 500 || status === 400) await releaseKey(deps.db, userId, key, fingerprint);
+        else await completeKey(deps.db, userId, key, fingerprint, { status, headers, body });
+        return;
+      } catch (err) {
+        if (attempt >= RECORD_RETRIES_MS.length) {
+          deps.logger.error({ err: (err as Error).message, status }, 'idempotent answer not recorded; a retry of this key gets 409');
+          return;
+        }
+        await new Promise((r) => setTimeout(r, RECORD_RETRIES_MS[attempt]));
+      }
+    }
   };
   res.end = ((...args: unknown[]) => {
     if (recorded) return end(...args);
     recorded = true;
-    void record(undefined).then(() => end(...args));
+    void record(args[0], args[1]).then(() => {
+      // Answered meanwhile some other way (the socket closed, say): nothing to send.
+      if (!res.writableEnded) end(...args);
+    });
     return res;
   }) as Response['end'];
 }

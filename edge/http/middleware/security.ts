@@ -27,7 +27,7 @@ export function corsPolicy(config: Config) {
     origin: config.corsOrigins.length ? config.corsOrigins : false,
     methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
     allowedHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key', 'X-Cart-Token', 'X-Request-Id', 'If-None-Match'],
-    exposedHeaders: ['Retry-After', 'X-Request-Id', 'ETag', 'X-Cart-Token', 'RateLimit', 'RateLimit-Policy'],
+    exposedHeaders: ['Retry-After', 'X-Request-Id', 'ETag', 'X-Cart-Token', 'RateLimit', 'RateLimit-Policy', 'Location', 'Idempotent-Replayed'],
     maxAge: 600,
   });
 }
