@@ -247,7 +247,13 @@ test('unsubscribe (or unsubscribe and subscribe again) while the auction is bein
   t.deepEqual(left.frames.map((f) => f.type), ['unsubscribed'], 'no subscribed, no events after unsubscribed');
   t.is(again.frames.filter((f) => f.type === 'subscribed').length, 1, 'one subscribed: the second subscribe');
   t.deepEqual(seqs(again.frames, b.id), [1, 2], 'each event once');
-  // The viewer count was released: a's feed has no subscriber left from `left`.
+  // The viewer count was released: a new viewer of `a` is its only one (a count
+  // kept by `left` would make it 2: a subscribe's count is the higher of the
+  // instance's own and the shared one).
+  const fresh = await connectWs(sys.broadcaster!.url);
+  fresh.send({ type: 'subscribe', auctionId: a.id });
+  t.is((await fresh.next((f) => f.type === 'subscribed')).viewers, 1);
+  fresh.close();
   left.close();
   again.close();
 });
