@@ -184,9 +184,20 @@ test.serial('a drain ends without waiting for its publish marks; settleDrains (s
   const a = await liveAuction(sys, seller);
   const placed = await bid(sys, bidder, a.id, 50_000);
   t.is(placed.status, 202);
-  // At least this bid (the partition may hold another test's leftovers: the poisoned one above).
-  t.true((await bidDrain(sys.workerCtx, { auctionId: a.id, upTo: 0 })).applied >= 1);
-  await settleDrains(sys.workerCtx);
+  // Marks wait a minute for a later round here, so that what the drain left is seen.
+  const marksWaitMs = drainTuning.marksWaitMs;
+  drainTuning.marksWaitMs = 60_000;
+  try {
+    // At least this bid (the partition may hold another test's leftovers: the poisoned one above).
+    t.true((await bidDrain(sys.workerCtx, { auctionId: a.id, upTo: 0 })).applied >= 1);
+    // The drain has ended; its last round's marks are not recorded yet.
+    const left = await sys.db('auctions').where({ id: a.id }).first();
+    t.true(Number(left.published_seq) < Number(left.seq), 'the drain did not wait for its marks');
+    t.true((await storedUserEvents(sys.db, [bidder.id], 'bid.ack')).every((e) => e.publishedAt === null));
+    await settleDrains(sys.workerCtx);
+  } finally {
+    drainTuning.marksWaitMs = marksWaitMs;
+  }
   // Recorded by the time settleDrains returns: no waiting here.
   const row = await sys.db('auctions').where({ id: a.id }).first();
   t.is((await sys.db('bids').where({ id: placed.body.bidId }).first()).status, 'accepted');

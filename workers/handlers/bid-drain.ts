@@ -44,11 +44,6 @@ const BATCH = 2_000;
 const AUCTIONS_PER_ROUND = 200;
 /** Rounds per drain job at most. */
 const MAX_ROUNDS = 100;
-/**
- * How long a round's publishing may wait to be recorded by a later round of the
- * same auctions before a statement of its own records it (RoundMerger).
- */
-const MARKS_WAIT_MS = 100;
 /** Auctions in a backlog's list at most (see Backlog). */
 const BACKLOG_MAX = 5_000;
 /**
@@ -66,7 +61,14 @@ const BACKLOG_EXPIRE_MS = 10_000;
  * is cheap, and rounds that look found the auctions waiting longest at that
  * moment: lists there measured ~10% fewer bids/s over 1,000 auctions at 5,000/s.
  */
-export const drainTuning = { slowLookMs: 100 };
+export const drainTuning = {
+  slowLookMs: 100,
+  /**
+   * How long a round's publishing may wait to be recorded by a later round of the
+   * same auctions before a statement of its own records it (RoundMerger).
+   */
+  marksWaitMs: 100,
+};
 /** Private event batches waiting for their mark at most; past it they are left to the sweeper (sent again: at least once). */
 const MARKS_MAX = 10_000;
 
@@ -320,15 +322,19 @@ class RoundMerger {
    * Publishing not yet recorded in Postgres: each auction's last seq in its
    * stream, and the private events sent. The next round of an auction records
    * its mark in the round's own statement (a hot auction is in every round); what
-   * no round takes within MARKS_WAIT_MS gets a statement of its own. A mark is in
+   * no round takes within drainTuning.marksWaitMs gets a statement of its own. A mark is in
    * one statement at a time: it leaves these while one carries it and comes back
    * if that statement fails. Lost marks (a crash) only mean the sweeper publishes
    * again, which the ordered append skips and private events allow.
    */
   private marks: Marks = { auctions: new Map(), userBatchIds: [] };
   private markTimer: NodeJS.Timeout | null = null;
-  /** MARKS_WAIT_MS, doubled after each failed statement (Postgres down) up to 5 s. */
-  private markDelay = MARKS_WAIT_MS;
+  /** Failed mark statements in a row (Postgres down): the wait doubles with each, up to 5 s. */
+  private markFailures = 0;
+  private get markDelay(): number {
+    const wait = drainTuning.marksWaitMs;
+    return this.markFailures === 0 ? wait : Math.max(wait, Math.min(wait * 2 ** this.markFailures, 5_000));
+  }
   private readonly backlog = new Backlog();
   /** The backlog's look in flight, if any. */
   private looking: Promise<void> | null = null;
@@ -385,8 +391,8 @@ class RoundMerger {
    * period would have it publish them again.
    */
   private answered(): void {
-    if (this.markDelay === MARKS_WAIT_MS) return;
-    this.markDelay = MARKS_WAIT_MS;
+    if (this.markFailures === 0) return;
+    this.markFailures = 0;
     if (this.markTimer) {
       clearTimeout(this.markTimer);
       this.markTimer = null;
@@ -418,10 +424,10 @@ class RoundMerger {
     if (m.auctions.size === 0 && m.userBatchIds.length === 0) return;
     try {
       await markPublished(this.ctx.db, m);
-      this.markDelay = MARKS_WAIT_MS;
+      this.markFailures = 0;
     } catch (err) {
       this.ctx.logger.warn({ err: (err as Error).message }, 'publish marks not recorded; will try again');
-      this.markDelay = Math.min(this.markDelay * 2, 5_000);
+      this.markFailures = Math.min(this.markFailures + 1, 16);
       this.keepMarks(m);
     }
   }
@@ -576,7 +582,7 @@ export async function bidDrain(ctx: WorkerContext, data: JobPayloads['bid.drain'
   }
   await published;
   // This drain's last marks wait for the next round of their auctions, or for
-  // MARKS_WAIT_MS, whichever comes first (keepMarks): a statement of their own
+  // drainTuning.marksWaitMs, whichever comes first (keepMarks): a statement of their own
   // after every drain cost a bid at low load one more statement and commit.
   return { applied: total };
 }
