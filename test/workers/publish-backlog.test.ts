@@ -151,13 +151,15 @@ test.serial('a batch committed by a transaction that began long ago is young: it
   const users = ['00000000-0000-4000-8000-000000000003'];
   const id = await db.transaction(async (trx) => {
     // The transaction waited (for locks, say) longer than the sweep's grace before its insert.
-    await trx.raw('select pg_sleep(0.4)');
+    // (Grace 2 s, so that a stall of this process between the commit and the
+    // sweep, on a loaded machine, does not make the batch old: it was 300 ms.)
+    await trx.raw('select pg_sleep(2.2)');
     return insertUserEventBatch(trx, [{ userId: users[0]!, frame: { type: 'bid.outbid', auctionId: '00000000-0000-4000-8000-0000000000aa', currentPrice: 1 } }]);
   });
-  await publishBacklog(db, redis, config, 300, 1_000);
+  await publishBacklog(db, redis, config, 2_000, 1_000);
   t.falsy((await db('user_event_batches').where({ id }).first()).published_at, 'left to its committer within the grace period');
-  await new Promise((r) => setTimeout(r, 350));
-  await publishBacklog(db, redis, config, 300, 1_000);
+  await new Promise((r) => setTimeout(r, 2_100));
+  await publishBacklog(db, redis, config, 2_000, 1_000);
   t.truthy((await db('user_event_batches').where({ id }).first()).published_at, 'the sweep takes it once it is older');
 });
 
