@@ -95,7 +95,17 @@ test.serial('a writer blocked on its lowest auction holds no lock on its others 
     db,
     [...sorted].reverse().map((auctionId) => ({ auctionId, items: [item(999)] })),
   );
-  await new Promise((r) => setTimeout(r, 300));
+  // Until the writer waits for the holder's lock (a fixed pause could end before
+  // it got there on a loaded machine, and the check below would prove nothing).
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const { rows } = await db.raw(
+      "select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and state = 'active' and query like '%auction_counters%'",
+    );
+    if (rows.length > 0) break;
+    if (Date.now() > deadline) throw new Error('the writer never waited for the lock');
+    await new Promise((r) => setTimeout(r, 20));
+  }
   const held: string[] = [];
   for (const id of others) {
     try {
