@@ -165,9 +165,14 @@ test.serial('a round that fails for one partition does not stop the others', asy
   const trx = await sys.db.transaction();
   await trx('auctions').where({ id: blocker }).forNoKeyUpdate().first();
   const first = bidDrain(sys.workerCtx, { auctionId: blocker, upTo: 1 });
-  await new Promise((r) => setTimeout(r, 300));
+  // Until the blocker's round waits for the lock (a fixed pause could end first on a loaded machine).
+  await waitFor(async () => {
+    const { rows } = await sys.db.raw("select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and state = 'active'");
+    return rows.length > 0 ? true : undefined;
+  }, 10_000, "the blocker's round waiting for the lock");
   const both = Promise.allSettled([bidDrain(sys.workerCtx, { auctionId: bad, upTo: 1 }), bidDrain(sys.workerCtx, { auctionId: good, upTo: 1 })]);
-  await new Promise((r) => setTimeout(r, 100));
+  // They join the next round after one Redis round trip each (the wake flag).
+  await new Promise((r) => setTimeout(r, 300));
   await trx.commit();
   await first;
   const [badDrain, goodDrain] = await both;
