@@ -53,7 +53,7 @@ export function createRedis(config: Config, kind: 'command' | 'blocking' = 'comm
  */
 export function watchLiveness(redis: Redis, everyMs = 3_000, timeoutMs = 7_000): void {
   const drop = () => {
-    (redis as unknown as { flushQueue: (err: Error) => void }).flushQueue(new Error(`no answer from Redis in ${timeoutMs} ms: connection dropped`));
+    flushQueue(redis, new Error(`no answer from Redis in ${timeoutMs} ms: connection dropped`));
     redis.disconnect(true);
   };
   let probing = false;
@@ -106,4 +106,22 @@ export async function waitForRedis(redis: Redis, ms = 5_000): Promise<void> {
     };
     redis.on('ready', onReady);
   });
+}
+
+/** Fails every command the connection holds (sent or queued); ioredis has no public call for it. */
+function flushQueue(redis: Redis, err: Error): void {
+  (redis as unknown as { flushQueue: (err: Error) => void }).flushQueue(err);
+}
+
+/**
+ * Closes a connection for good, failing the commands it still holds. While
+ * ioredis waits to reconnect (Redis gone), disconnect() only cancels the next
+ * attempt: there is no socket whose close would fail the queued commands, so a
+ * blocking read resent after the loss never settles, and neither does a loop
+ * awaiting it (a stopping broadcaster waited out its grace period for one).
+ */
+export function closeForGood(redis: Redis): void {
+  const waiting = redis.status === 'reconnecting';
+  redis.disconnect();
+  if (waiting) flushQueue(redis, new Error('Connection is closed.'));
 }

@@ -1,6 +1,13 @@
 import type { Logger } from './logger.js';
+import { NoAnswerError, within } from './within.js';
 
-export type ShutdownStep = { name: string; run: () => Promise<unknown> | unknown };
+/**
+ * One step of a shutdown. With `ms`, a step that has not finished by then is left
+ * behind with a warning (and `abandon` runs, to drop what it was waiting on) and
+ * the next one starts: a step waiting on a Redis that is gone would otherwise hold
+ * the whole shutdown until the deadline.
+ */
+export type ShutdownStep = { name: string; run: () => Promise<unknown> | unknown; ms?: number; abandon?: () => void };
 
 /**
  * Phased, idempotent shutdown with a deadline: steps run in order (stop intake,
@@ -10,7 +17,17 @@ export type ShutdownStep = { name: string; run: () => Promise<unknown> | unknown
  * handle nobody closed), it exits then, with a warning, so a stopped role never
  * lingers.
  */
-export function installShutdown(logger: Logger, graceMs: number, steps: ShutdownStep[]): () => Promise<void> {
+export function installShutdown(
+  logger: Logger,
+  graceMs: number,
+  steps: ShutdownStep[],
+  /**
+   * True when the steps had to leave connections behind (Redis gone: a client
+   * waiting to reconnect cannot be closed cleanly, and its timers would hold the
+   * process until the deadline): the process exits as soon as they are done.
+   */
+  exitWhenDone: () => boolean = () => false,
+): () => Promise<void> {
   let running: Promise<void> | undefined;
   const shutdown = (signal = 'manual'): Promise<void> => {
     running ??= (async () => {
@@ -29,7 +46,21 @@ export function installShutdown(logger: Logger, graceMs: number, steps: Shutdown
       let failed = false;
       for (const step of steps) {
         try {
-          await step.run();
+          if (step.ms === undefined) await step.run();
+          else {
+            const timed = await within(step.ms, async () => {
+              await step.run();
+              return true;
+            }).catch((err: unknown) => {
+              if (!(err instanceof NoAnswerError)) throw err;
+              return false;
+            });
+            if (!timed) {
+              logger.warn({ step: step.name, ms: step.ms }, 'shutdown step cut short');
+              step.abandon?.();
+              continue;
+            }
+          }
           logger.debug({ step: step.name }, 'shutdown step done');
         } catch (err) {
           failed = true;
@@ -40,6 +71,7 @@ export function installShutdown(logger: Logger, graceMs: number, steps: Shutdown
       logger.info('shutdown complete');
       logger.flush?.();
       process.exitCode = failed ? 1 : 0;
+      if (exitWhenDone()) process.exit();
     })();
     return running;
   };

@@ -7,8 +7,10 @@ import { metricsAllowed } from '../lib/metrics-token.js';
 import http from 'node:http';
 import { getConfigOrExit } from '../lib/env.js';
 import { createLogger } from '../lib/logger.js';
-import { createRedis, waitForRedis, watchLiveness } from '../lib/redis.js';
+import { closeForGood, createRedis, waitForRedis, watchLiveness } from '../lib/redis.js';
+import { within } from '../lib/within.js';
 import { installShutdown } from '../lib/shutdown.js';
+import { readiness } from '../lib/readiness.js';
 import { createDb } from '../db/client.js';
 import { QUEUE_NAMES, isQueueName, type QueueName } from '../queues/names.js';
 import { Producer } from '../queues/producer.js';
@@ -64,9 +66,8 @@ try {
         return;
       }
       if (req.url === '/readyz') {
-        void Promise.all([db.raw('select 1'), redis.ping()]).then(
-          () => send(200, '{"status":"ready"}'),
-          () => send(503, '{"status":"not_ready"}'),
+        void readiness({ db, redis }).then(({ ok, checks }) =>
+          send(ok ? 200 : 503, JSON.stringify({ status: ok ? 'ready' : 'not_ready', checks })),
         );
         return;
       }
@@ -88,19 +89,29 @@ try {
   const running = startWorkers(ctx, queues);
   const sweeper = startSweeper(ctx);
   // Signals are handled before the log line says the role is up.
+  // With Redis gone when a step starts (its connection lost and retrying), the
+  // steps that need it would wait for it until the deadline: they drop their
+  // connections instead. Nothing is lost: bids are in Postgres, jobs in flight
+  // are run again by a worker once Redis is back, and the sweeper re-enqueues
+  // what a lost Redis forgot.
+  let abandoned = false;
+  const redisUp = () => {
+    if (redis.status !== 'ready') abandoned = true;
+    return !abandoned;
+  };
   installShutdown(logger, config.shutdownGraceMs, [
     // Drains in flight stop after their current round (and hand over), so closing the workers does not wait for up to MAX_ROUNDS rounds.
     { name: 'drains', run: () => stopping.abort() },
     { name: 'http', run: () => new Promise<void>((r) => (server ? server.close(() => r()) : r())) },
     { name: 'sweeper', run: sweeper.stop },
     // Worker.close waits for the jobs in flight to finish, then releases its connection.
-    { name: 'workers', run: running.close },
+    { name: 'workers', run: () => (redisUp() ? running.close() : running.abandon()) },
     // The last drains' publish marks, recorded in the background (bid-drain.ts).
-    { name: 'drain marks', run: () => settleDrains(ctx) },
-    { name: 'queues', run: () => producer.close() },
-    { name: 'redis', run: () => redis.quit() },
+    { name: 'drain marks', run: () => (redisUp() ? settleDrains(ctx) : undefined) },
+    { name: 'queues', run: () => (redisUp() ? producer.close() : undefined) },
+    { name: 'redis', run: () => (redisUp() ? within(1_000, () => redis.quit()).catch(() => closeForGood(redis)) : closeForGood(redis)) },
     { name: 'postgres', run: () => db.destroy() },
-  ]);
+  ], () => abandoned);
   logger.info({ queues: queues.length, port }, 'workers started');
 } catch (err) {
   logger.fatal({ err }, 'worker failed to start');

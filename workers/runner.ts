@@ -1,7 +1,7 @@
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { JOB_QUEUE, JOB_SCHEMAS, type JobName } from '../queues/jobs.js';
 import { QUEUE_NAMES, isQueueName, queuePrefix, type QueueName } from '../queues/names.js';
-import { createRedis, watchLiveness, type Redis } from '../lib/redis.js';
+import { closeForGood, createRedis, watchLiveness, type Redis } from '../lib/redis.js';
 import type { WorkerContext } from './context.js';
 import { HANDLERS, type Handler } from './registry.js';
 
@@ -50,6 +50,12 @@ export interface RunningWorkers {
   workers: Worker[];
   /** Waits for jobs in flight, then closes the workers' own connections. */
   close: () => Promise<void>;
+  /**
+   * With Redis gone: drops the workers' connections without waiting for anything
+   * (a job in flight could not be marked done anyway; its lock lapses and another
+   * worker runs it again, and every handler is idempotent).
+   */
+  abandon: () => Promise<void>;
 }
 
 /** Starts one BullMQ worker per queue in `queues`. */
@@ -86,6 +92,12 @@ export function startWorkers(ctx: WorkerContext, queues: readonly QueueName[] = 
       await Promise.all(workers.map((w) => w.waitUntilReady().catch(() => undefined)));
       await Promise.all(workers.map((w) => w.close()));
       await Promise.all(connections.map((c) => c.quit().catch(() => c.disconnect())));
+    },
+    abandon: async () => {
+      // BullMQ's own blocking duplicates cannot be closed while they wait to
+      // reconnect (it waits for an 'end' that ioredis never emits then): the
+      // caller exits the process instead (installShutdown's exitWhenDone).
+      for (const c of connections) closeForGood(c);
     },
   };
 }

@@ -13,6 +13,7 @@ import { BID_PARTITIONS } from '../queues/names.js';
 import type { WorkerContext } from './context.js';
 import { publishBacklog } from '../lib/publisher.js';
 import { purgeExpiredKeys } from '../db/operations/idempotency.js';
+import { within } from '../lib/within.js';
 
 let lastPurge = 0;
 
@@ -114,10 +115,15 @@ export function startSweeper(ctx: WorkerContext, intervalMs = 1_000): { stop: ()
     stop: async () => {
       stopped = true;
       clearInterval(timer);
+      // With Redis gone there is nothing to wait for (the sweep waits on it, and
+      // the lease lapses by itself).
+      if (ctx.redis.status !== 'ready') return;
       // A sweep waiting on a Redis or Postgres that does not answer must not keep
       // the workers from closing: at most 5 s (its steps are all safe to cut).
       await Promise.race([running, new Promise((r) => setTimeout(r, 5_000).unref())]);
-      await ctx.redis.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0", 1, lease, owner).catch(() => undefined);
+      // Handing the lease back is a courtesy (it lapses in 5 s): with Redis gone it
+      // would wait in the connection's queue for good.
+      await within(1_000, () => ctx.redis.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0", 1, lease, owner)).catch(() => undefined);
     },
   };
 }

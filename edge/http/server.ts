@@ -10,7 +10,7 @@ import { Producer } from '../../queues/producer.js';
 import { createApp } from './app.js';
 import { createBidFastPath } from './fast-bids.js';
 import { answerProtocolErrors } from './protocol-errors.js';
-import { within } from './routes/ops.js';
+import { within } from '../../lib/within.js';
 import type { EdgeDeps } from './deps.js';
 import { createEdgeMetrics, registerQueueGauge } from './metrics.js';
 import { CatalogCache } from './services/cache.js';

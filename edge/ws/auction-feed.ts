@@ -13,6 +13,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from '../../lib/logger.js';
+import { closeForGood } from '../../lib/redis.js';
 import { auctionStream } from '../../queues/streams.js';
 
 export interface FeedEvent {
@@ -216,7 +217,7 @@ export class AuctionFeed {
   async stop(): Promise<void> {
     this.stopping = true;
     this.interrupt();
-    this.reader.disconnect();
+    closeForGood(this.reader);
     await this.loop;
   }
 }

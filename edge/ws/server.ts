@@ -21,7 +21,9 @@ import uWS from 'uWebSockets.js';
 import type { Knex } from 'knex';
 import type { Config } from '../../lib/env.js';
 import type { Logger } from '../../lib/logger.js';
-import { createRedis, waitForRedis, type Redis } from '../../lib/redis.js';
+import { closeForGood, createRedis, waitForRedis, type Redis } from '../../lib/redis.js';
+import { readiness } from '../../lib/readiness.js';
+import { within } from '../../lib/within.js';
 import { loadKeys, verifyAccessToken, type AccessClaims } from '../../lib/jwt.js';
 import { createDb } from '../../db/client.js';
 import { endedSessions } from '../../db/operations/refresh-tokens.js';
@@ -304,13 +306,10 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
     res.onAborted(() => {
       aborted = true;
     });
-    void Promise.all([
-      db.raw('select 1').then(() => 'ok' as const, () => 'down' as const),
-      redis.ping().then(() => 'ok' as const, () => 'down' as const),
-    ]).then(([postgres, redisState]) => {
+    void readiness({ db, redis }).then(({ ok, checks }) => {
       if (aborted) return;
-      const ready = postgres === 'ok' && redisState === 'ok' && !stopping;
-      json(res, ready ? '200 OK' : '503 Service Unavailable', { status: ready ? 'ready' : 'not_ready', checks: { postgres, redis: redisState } });
+      const ready = ok && !stopping;
+      json(res, ready ? '200 OK' : '503 Service Unavailable', { status: ready ? 'ready' : 'not_ready', checks });
     });
   });
 
@@ -557,15 +556,22 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
       clearInterval(sessionTimer);
       clearInterval(backlogTimer);
       uWS.us_listen_socket_close(listenSocket);
+      // Each Redis step has a second at most: with Redis gone, a reconnecting
+      // client's commands (and a disconnected one's blocked read) never settle,
+      // and the broadcaster waited out the whole grace period.
+      const bounded = (what: string, fn: () => Promise<unknown>) =>
+        within(1_000, fn).catch((err: unknown) => logger.warn({ err: (err as Error).message, step: what }, 'shutdown step cut short'));
       // This instance's viewers leave the totals now rather than in 15 s (after a
       // report in flight, which would otherwise put them back).
-      await viewersRun;
-      await Promise.all([...reported].map((id) => reportViewers(redis, config.redis.prefix, id, instance, 0).catch(() => undefined)));
+      await bounded('viewer counts', async () => {
+        await viewersRun;
+        await Promise.all([...reported].map((id) => reportViewers(redis, config.redis.prefix, id, instance, 0).catch(() => undefined)));
+      });
       for (const ws of sockets) ws.end(1001, 'server shutting down');
-      reader.disconnect();
-      await pump;
-      await feed.stop();
-      await redis.quit().catch(() => redis.disconnect());
+      closeForGood(reader);
+      await bounded('private events', () => pump);
+      await bounded('auction feed', () => feed.stop());
+      await within(1_000, () => redis.quit()).catch(() => redis.disconnect());
       await db.destroy();
       // Idle HTTP keep-alive connections (a load balancer's health checks) would
       // otherwise keep the process alive after shutdown; uWS.js has app.close()

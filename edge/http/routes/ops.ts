@@ -3,35 +3,7 @@ import { metricsAllowed } from '../../../lib/metrics-token.js';
 import swaggerUi from 'swagger-ui-express';
 import type { EdgeDeps } from '../deps.js';
 import { AppError } from '../../../lib/errors.js';
-
-/** Resolves `fn` or rejects after `ms`, so a hung dependency fails the check. */
-export async function within<T>(ms: number, fn: () => Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      fn(),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error('timeout')), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Postgres and Redis reachability, as /readyz reports it. */
-export async function readiness(deps: Pick<EdgeDeps, 'db' | 'redis'>) {
-  const check = async (fn: () => Promise<unknown>) => {
-    try {
-      await within(2_000, fn);
-      return 'ok' as const;
-    } catch {
-      return 'down' as const;
-    }
-  };
-  const [postgres, redis] = await Promise.all([check(() => deps.db.raw('select 1')), check(() => deps.redis.ping())]);
-  return { ok: postgres === 'ok' && redis === 'ok', checks: { postgres, redis } };
-}
+import { readiness } from '../../../lib/readiness.js';
 
 /** /healthz, /readyz, /metrics, /.well-known/jwks.json, /openapi.json and /docs. */
 export function opsRouter(deps: EdgeDeps, spec: () => object): Router {

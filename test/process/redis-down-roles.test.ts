@@ -1,0 +1,69 @@
+/**
+ * Every role with its Redis gone (a private redis-server,
+ * never the shared one): /readyz answers 503 promptly instead of waiting for a
+ * Redis that is not coming back, and SIGTERM ends the process within seconds
+ * rather than at the shutdown deadline.
+ */
+import test from 'ava';
+import { testEnv, uniqueId } from '../helpers/config.js';
+import { createTestDatabase } from '../helpers/db.js';
+import { freePort, startPrivateRedis } from '../helpers/redis.js';
+import { spawnNode, waitForStatus, type Spawned } from '../helpers/process.js';
+
+/** GET `url`: its status, or 'no answer' when none comes within `ms`. */
+async function statusWithin(url: string, ms: number): Promise<number | 'no answer'> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(ms) });
+    await res.arrayBuffer();
+    return res.status;
+  } catch {
+    return 'no answer';
+  }
+}
+
+const messages = (p: Spawned) => p.logs().map((l) => String(l.msg));
+
+for (const role of [
+  { name: 'web', entry: 'edge/http/main.ts', portVar: 'PORT', started: /"msg":"edge listening"/ },
+  { name: 'worker', entry: 'workers/main.ts', portVar: 'WORKER_PORT', started: /"msg":"workers started"/ },
+  { name: 'broadcaster', entry: 'edge/ws/main.ts', portVar: 'WS_PORT', started: /"msg":"broadcaster listening"/ },
+]) {
+  test(`${role.name}: with Redis gone, /readyz answers 503 within 3 s and SIGTERM exits within 5 s`, async (t) => {
+    const database = await createTestDatabase();
+    const redis = await startPrivateRedis();
+    const port = await freePort();
+    // A grace period far above what the shutdown should take, so waiting it out shows.
+    const env = testEnv({
+      DB_NAME: database.name,
+      REDIS_PORT: String(redis.port),
+      REDIS_PREFIX: uniqueId('t'),
+      LOG_LEVEL: 'info',
+      SHUTDOWN_GRACE_MS: '20000',
+      [role.portVar]: String(port),
+    });
+    const proc = spawnNode(role.entry, env);
+    t.teardown(async () => {
+      proc.kill('SIGKILL');
+      await redis.stop();
+      await database.drop();
+    });
+    await proc.waitForLine(role.started, 40_000);
+    await proc.whileRunning(waitForStatus(`http://127.0.0.1:${port}/readyz`));
+
+    await redis.stop();
+    // Twice: the first may still find the connection up; the second meets it gone.
+    let status = await statusWithin(`http://127.0.0.1:${port}/readyz`, 3_000);
+    if (status === 200) status = await statusWithin(`http://127.0.0.1:${port}/readyz`, 3_000);
+    t.is(status, 503, '/readyz with Redis gone');
+
+    const signalledAt = Date.now();
+    proc.child.kill('SIGTERM');
+    const exit = await proc.waitForExit(15_000).catch(() => undefined);
+    const took = Date.now() - signalledAt;
+    t.truthy(exit, `still running 15 s after SIGTERM\n${proc.stdout()}`);
+    t.true(took < 5_000, `exited ${took} ms after SIGTERM\n${proc.stdout()}`);
+    t.deepEqual(exit, { code: 0, signal: null }, proc.stdout() + proc.stderr());
+    t.true(messages(proc).includes('shutdown complete'), proc.stdout());
+    t.false(messages(proc).includes('shutdown deadline passed, exiting'));
+  });
+}
