@@ -158,3 +158,22 @@ test('private events move to batches and back: the unpublished ones, in order, c
     ],
   );
 });
+
+test('a database migrated with the first form of migration 13 (jsonb body, no headers) converges on its final form, its records kept', async (t) => {
+  const handle = useDatabase();
+  t.teardown(handle.close);
+  const db = await handle.open();
+  const final = await snapshot(db);
+  // Back to 13, then into 13's first form, with a record in it.
+  while ((await completed(db)).some((name) => name > '20261203000013_idempotent_requests.ts')) await db.migrate.down();
+  await db.raw('alter table idempotent_requests drop column headers');
+  await db.raw('alter table idempotent_requests alter column body type jsonb using body::jsonb');
+  const [user] = await db('users').insert({ email: 'first.form@example.com', name: 'F', role: 'seller', password_hash: 'x' }).returning('id');
+  await db('idempotent_requests').insert({ user_id: user.id, key: 'k1', fingerprint: 'f', status: 201, body: JSON.stringify({ id: 'a1' }) });
+
+  await db.migrate.latest();
+  t.deepEqual(await snapshot(db), final, 'the same schema as a database migrated with the final 13');
+  const row = await db('idempotent_requests').where({ user_id: user.id, key: 'k1' }).first();
+  t.deepEqual(JSON.parse(row.body), { id: 'a1' }, 'the stored answer survives as text');
+  t.is(row.headers['content-type'], 'application/json; charset=utf-8', 'replayed as the JSON it was');
+});
