@@ -124,4 +124,10 @@ const stop = (code: number) => {
   });
 process.on('SIGINT', () => stop(0));
 process.on('SIGTERM', () => stop(0));
+// npm exits on SIGTERM without passing it on: the roles went on running on their
+// own (reparented), holding their ports. A parent gone is taken as that signal.
+const parent = process.ppid;
+setInterval(() => {
+  if (process.ppid !== parent) stop(0);
+}, 250).unref();
 console.log(`start: web on http://127.0.0.1:${config.port}, broadcaster on ws://127.0.0.1:${config.wsPort}/ws (Ctrl-C stops all)`);

@@ -4,6 +4,7 @@
  */
 import test from 'ava';
 import fs from 'node:fs';
+import { spawn } from 'node:child_process';
 import http from 'node:http';
 import path from 'node:path';
 import net from 'node:net';
@@ -367,6 +368,32 @@ test('start: creates and migrates a new database, runs every role, SIGTERM stops
     t.regex(start.stdout(), new RegExp(`^${role}\\s*\\|.*"msg":"shutdown complete"`, 'm'), `${role} shut down gracefully`);
   }
   t.notRegex(start.stdout(), /"level":(50|60)/, 'no error logs');
+});
+
+test('npm start: SIGTERM to npm itself stops every role (none is left running on its own)', async (t) => {
+  const env = await roleEnv();
+  const npm = spawn('npm', ['start'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  let out = '';
+  npm.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  npm.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+  /** Every process under npm, found by walking /proc from its pid. */
+  const descendants = (pid: number): number[] => childPids(pid).flatMap((c) => [c, ...descendants(c)]);
+  let seen: number[] = [];
+  t.teardown(() => {
+    for (const pid of [...seen, ...descendants(npm.pid!)]) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+    if (npm.exitCode === null) npm.kill('SIGKILL');
+  });
+  await waitForStatus(`http://127.0.0.1:${env.PORT}/readyz`, 45_000);
+  await waitForStatus(`http://127.0.0.1:${env.WS_PORT}/readyz`, 20_000);
+  for (let i = 0; !/"msg":"workers started"/.test(out) && i < 200; i++) await sleep(100);
+  seen = descendants(npm.pid!);
+  t.true(seen.length >= 4, `start and its three roles run under npm: ${seen.join(' ')}`);
+
+  npm.kill('SIGTERM');
+  const until = Date.now() + 15_000;
+  while (seen.some(isAlive) && Date.now() < until) await sleep(100);
+  t.deepEqual(seen.filter(isAlive), [], `processes left running after npm got SIGTERM\n${out}`);
+  t.regex(out, /^web\s*\|.*"msg":"shutdown complete"/m, 'the roles shut down gracefully');
 });
 
 test('start: Postgres unreachable exits 1 with install instructions', async (t) => {
