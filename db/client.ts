@@ -2,6 +2,7 @@ import knexFactory, { type Knex } from 'knex';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import type { Config } from '../lib/env.js';
+import type { Logger } from '../lib/logger.js';
 import { queryWatchdog } from './query-watchdog.js';
 
 export type { Knex };
@@ -65,6 +66,7 @@ export function knexConfig(config: Config, overrides: DbOverrides = {}): Knex.Co
       ...(overrides.watchdog && config.db.statementTimeoutMs > 0 ? queryWatchdog(config.db.statementTimeoutMs + 5_000) : {}),
     },
     acquireConnectionTimeout: config.db.connectTimeoutMs,
+    ...(overrides.logger ? { log: knexLog(overrides.logger) } : {}),
     migrations: {
       directory: MIGRATIONS_DIR,
       loadExtensions: ['.ts'],
@@ -216,6 +218,23 @@ export interface DbOverrides {
   poolMax?: number;
   /** Drop connections whose query has no answer past the statement timeout (see query-watchdog.ts): the app's roles, not migrations. */
   watchdog?: boolean;
+  /**
+   * Where knex's own warnings go (a connection that could not be made, say). By
+   * default knex prints them, stack and all, on the console: a role's log is
+   * JSON lines, and an operator's tools read them.
+   */
+  logger?: Logger;
+}
+
+/** knex's log calls as pino lines: the message's first line (a stack stays out). */
+function knexLog(logger: Logger): NonNullable<Knex.Config['log']> {
+  const text = (m: unknown) => String(m instanceof Error ? m.message : m).split('\n')[0];
+  return {
+    warn: (m: unknown) => logger.warn({ knex: text(m) }, 'database warning'),
+    error: (m: unknown) => logger.error({ knex: text(m) }, 'database error'),
+    deprecate: (method: string, alternative: string) => logger.warn({ method, alternative }, 'knex deprecation'),
+    debug: () => undefined,
+  };
 }
 
 export function createDb(config: Config, overrides: DbOverrides = {}): Knex {

@@ -52,8 +52,9 @@ export const forbidden = (message = 'not allowed') => new AppError('forbidden', 
 export const conflict = (message: string) => new AppError('conflict', message);
 
 /**
- * Postgres error codes mapped to API errors, and the pool running dry (every
- * connection busy past the acquire timeout) as a 503 the client may retry.
+ * Postgres error codes mapped to API errors; the pool running dry (every
+ * connection busy past the acquire timeout) and a database that cannot be reached
+ * are a 503 the client may retry.
  */
 export function fromPostgres(err: unknown): AppError | null {
   if ((err as { name?: unknown } | null)?.name === 'KnexTimeoutError') {
@@ -81,6 +82,20 @@ export function fromPostgres(err: unknown): AppError | null {
     case '40001': // serialization failure
       return new AppError('service_unavailable', 'the request conflicted with another, try again');
     default:
-      return null;
+      return lostConnection(code, (err as { message?: unknown } | null)?.message) ? new AppError('service_unavailable', 'the database is unavailable, try again') : null;
   }
+}
+
+/** Socket errors of a connection to the database that cannot be made or was lost. */
+const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+
+/**
+ * True for a database that is down, restarting or out of connections: the
+ * client may retry. Postgres's class 08 (connection exception), 57P01-57P03 (a
+ * server shutting down or starting), 53300 (too many connections), a socket
+ * error, and node-postgres's own messages for a connection ended under it.
+ */
+function lostConnection(code: unknown, message: unknown): boolean {
+  if (typeof code === 'string' && (code.startsWith('08') || ['57P01', '57P02', '57P03', '53300'].includes(code) || SOCKET_CODES.has(code))) return true;
+  return typeof message === 'string' && /^Connection terminated|^Client has encountered a connection error|^Connection ended unexpectedly/.test(message);
 }

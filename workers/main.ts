@@ -40,7 +40,7 @@ try {
   redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
   watchLiveness(redis); // no blocking command is sent on it
   await waitForRedis(redis, 10_000);
-  const db = createDb(config, { watchdog: true });
+  const db = createDb(config, { watchdog: true, logger });
   await db.raw('select 1');
   const producer = new Producer(redis, config.redis.prefix);
   await producer.limitBidPartitions();

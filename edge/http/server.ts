@@ -43,7 +43,7 @@ export async function startEdge(config: Config, logger: Logger): Promise<Running
   const redis = createRedis(config, 'command');
   redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
   await waitForRedis(redis, 10_000);
-  const db = createDb(config, { watchdog: true });
+  const db = createDb(config, { watchdog: true, logger });
   const metrics = createEdgeMetrics();
   const deps: EdgeDeps = {
     config,

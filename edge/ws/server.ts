@@ -97,7 +97,7 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
   const reader: Redis = createRedis(config, 'blocking');
   for (const r of [redis, reader]) r.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
   await waitForRedis(redis, 10_000);
-  const db: Knex = createDb(config, { poolMax: 4, watchdog: true });
+  const db: Knex = createDb(config, { poolMax: 4, watchdog: true, logger });
   // Its name is unique, so that its connection's id can be found after a reconnect (auction-feed.ts).
   const feedReader: Redis = createRedis(config, 'blocking', { connectionName: `blytz-feed-${randomUUID()}` });
   feedReader.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
