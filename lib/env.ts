@@ -4,6 +4,7 @@
  * `getConfig()` at start-up and tests call `loadConfig({...})` with overrides.
  */
 import Joi from 'joi';
+import { createPrivateKey, createPublicKey } from 'node:crypto';
 
 export type Environment = 'development' | 'test' | 'production';
 
@@ -169,6 +170,9 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       throw new ConfigError(`missing required production configuration: ${missing.join(', ')}`);
     }
   }
+  const privateKey = v.JWT_PRIVATE_KEY ? pemFromEnv(v.JWT_PRIVATE_KEY) : null;
+  const previousPublicKeys = splitPems(pemFromEnv(v.JWT_PREVIOUS_PUBLIC_KEYS));
+  checkKeys(privateKey, v.JWT_PREVIOUS_PUBLIC_KEYS, previousPublicKeys);
   const ssl = v.DB_SSL_MODE === 'disable' ? false : { rejectUnauthorized: v.DB_SSL_MODE === 'verify-full' };
   const dbName = v.DATABASE_URL ? new URL(v.DATABASE_URL).pathname.replace(/^\//, '') : v.DB_NAME;
   const config: Config = {
@@ -204,8 +208,8 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       prefix: v.REDIS_PREFIX,
     },
     jwt: {
-      privateKey: v.JWT_PRIVATE_KEY ? pemFromEnv(v.JWT_PRIVATE_KEY) : null,
-      previousPublicKeys: splitPems(pemFromEnv(v.JWT_PREVIOUS_PUBLIC_KEYS)),
+      privateKey,
+      previousPublicKeys,
       issuer: v.JWT_ISSUER,
       audience: v.JWT_AUDIENCE,
       accessTtlSeconds: v.JWT_ACCESS_TTL_SECONDS,
@@ -244,6 +248,35 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     chatBlockedWords: String(v.CHAT_BLOCKED_WORDS).split(',').map((w) => w.trim().toLowerCase()).filter(Boolean),
   };
   return deepFreeze(config);
+}
+
+/**
+ * The signing key must be an RSA private key and each previous key an RSA public
+ * key: a bad one was found only when the first token was signed or checked, with
+ * OpenSSL's words for it ("DECODER routines::unsupported") and no variable named.
+ */
+function checkKeys(privateKey: string | null, previousRaw: string, previous: string[]): void {
+  if (privateKey !== null) {
+    let type: string | undefined;
+    try {
+      type = createPrivateKey(privateKey).asymmetricKeyType;
+    } catch {
+      throw new ConfigError('JWT_PRIVATE_KEY is not a private key in PEM form (-----BEGIN PRIVATE KEY-----)');
+    }
+    if (type !== 'rsa') throw new ConfigError(`JWT_PRIVATE_KEY must be an RSA key (RS256), not ${type}`);
+  }
+  if (previousRaw.trim() && previous.length === 0) {
+    throw new ConfigError('JWT_PREVIOUS_PUBLIC_KEYS holds no PEM public key (-----BEGIN PUBLIC KEY-----)');
+  }
+  previous.forEach((pem, i) => {
+    let type: string | undefined;
+    try {
+      type = createPublicKey(pem).asymmetricKeyType;
+    } catch {
+      throw new ConfigError(`JWT_PREVIOUS_PUBLIC_KEYS: key ${i + 1} is not a PEM public key`);
+    }
+    if (type !== 'rsa') throw new ConfigError(`JWT_PREVIOUS_PUBLIC_KEYS: key ${i + 1} must be an RSA key (RS256), not ${type}`);
+  });
 }
 
 function splitPems(value: string): string[] {

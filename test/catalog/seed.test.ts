@@ -1,4 +1,5 @@
 import test from 'ava';
+import { generateKeyPairSync } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { useSystem } from '../helpers/system.js';
 import { testEnv } from '../helpers/config.js';
@@ -39,9 +40,22 @@ test('npm run seed gives a new user a working catalog, once', async (t) => {
 
 test('seed refuses a production database', (t) => {
   const res = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/seed.ts'], {
-    env: { ...testEnv(system().env), ENV: 'production', JWT_PRIVATE_KEY: 'x', STRIPE_SECRET_KEY: 'x', STRIPE_WEBHOOK_SECRET: 'x', LIVEKIT_API_KEY: 'x', LIVEKIT_API_SECRET: 'x', DB_PASSWORD: 'x' },
+    env: { ...testEnv(system().env), ENV: 'production', JWT_PRIVATE_KEY: generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), STRIPE_SECRET_KEY: 'x', STRIPE_WEBHOOK_SECRET: 'x', LIVEKIT_API_KEY: 'x', LIVEKIT_API_SECRET: 'x', DB_PASSWORD: 'x' },
     encoding: 'utf8',
   });
   t.is(res.status, 2);
   t.regex(res.stderr, /refusing/);
+});
+
+test('seed refuses a product count that is not a whole number in range', async (t) => {
+  const sys = system();
+  for (const value of ['abc', '0', '-5', '2.5', '1e9']) {
+    const res = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/seed.ts'], {
+      env: { ...testEnv(sys.env), ENV: 'development', SEED_PRODUCTS: value },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    t.is(res.status, 2, `${value}: ${res.stdout}${res.stderr}`);
+    t.regex(res.stderr, /^seed: SEED_PRODUCTS must be a whole number from 1 to 100000/, value);
+  }
 });

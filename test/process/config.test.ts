@@ -156,6 +156,22 @@ test('a PEM stored on one line with literal "\\n" is unescaped', (t) => {
   t.deepEqual(prev.map((p) => p.trim()), [pub1.trim(), pub2.trim()]);
 });
 
+test('a signing key or previous key that is not a usable RSA PEM is refused at start-up, naming its variable', (t) => {
+  const error = (env: Record<string, string>) => t.throws(() => loadConfig(env), { instanceOf: ConfigError })?.message ?? '';
+  const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const rsaPublic = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  t.regex(error({ JWT_PRIVATE_KEY: 'not a key' }), /^JWT_PRIVATE_KEY is not a private key/);
+  t.regex(error({ JWT_PRIVATE_KEY: rsaPublic }), /^JWT_PRIVATE_KEY is not a private key/, 'a public key where the private one goes');
+  t.regex(error({ JWT_PRIVATE_KEY: ec.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() }), /^JWT_PRIVATE_KEY must be an RSA key \(RS256\), not ec/);
+  const broken = rsaPublic.replace(/\n[A-Za-z0-9+/]{20}/, '\n!!!!');
+  t.regex(error({ JWT_PREVIOUS_PUBLIC_KEYS: broken }), /^JWT_PREVIOUS_PUBLIC_KEYS: key 1 is not a PEM public key/);
+  t.regex(error({ JWT_PREVIOUS_PUBLIC_KEYS: rsaPublic + ec.publicKey.export({ type: 'spki', format: 'pem' }).toString() }), /^JWT_PREVIOUS_PUBLIC_KEYS: key 2 must be an RSA key/);
+  t.regex(error({ JWT_PREVIOUS_PUBLIC_KEYS: 'ssh-rsa AAAA' }), /^JWT_PREVIOUS_PUBLIC_KEYS holds no PEM public key/);
+  // What is usable still loads.
+  t.notThrows(() => loadConfig({ JWT_PRIVATE_KEY: SECRETS.JWT_PRIVATE_KEY, JWT_PREVIOUS_PUBLIC_KEYS: rsaPublic }));
+  t.notThrows(() => loadConfig({ JWT_PREVIOUS_PUBLIC_KEYS: '' }));
+});
+
 const ROLES = [
   ['web', 'edge/http/main.ts'],
   ['worker', 'workers/main.ts'],
