@@ -17,6 +17,11 @@ if (config.env === 'production') {
 
 const PASSWORD = 'blytz-dev-password';
 const PRODUCTS = Number(process.env.SEED_PRODUCTS ?? 300);
+// "abc" made NaN, and NaN products: a seed of none that said so as "NaN products".
+if (!Number.isSafeInteger(PRODUCTS) || PRODUCTS < 1 || PRODUCTS > 100_000) {
+  console.error(`seed: SEED_PRODUCTS must be a whole number from 1 to 100000, not ${JSON.stringify(process.env.SEED_PRODUCTS)}`);
+  process.exit(2);
+}
 
 // mulberry32: a tiny deterministic PRNG.
 function prng(seed: number) {
