@@ -8,16 +8,30 @@ import readline from 'node:readline/promises';
 import { getConfigOrExit } from '../lib/env.js';
 import { createDb } from '../db/client.js';
 import { findUserByEmail, insertUser, setUserRole, updatePasswordHash } from '../db/operations/users.js';
+import { revokeOtherFamilies } from '../db/operations/refresh-tokens.js';
 import { hashPassword } from '../edge/http/services/auth.js';
+import { text } from '../edge/http/schemas.js';
 
+const USAGE = 'usage: npm run create-admin -- --email EMAIL [--name NAME] [--password PASSWORD]';
 const config = getConfigOrExit('create-admin');
-const { values } = parseArgs({
-  options: { email: { type: 'string' }, name: { type: 'string' }, password: { type: 'string' } },
-});
+let values: { email?: string; name?: string; password?: string };
+try {
+  ({ values } = parseArgs({ options: { email: { type: 'string' }, name: { type: 'string' }, password: { type: 'string' } } }));
+} catch (err) {
+  // An unknown option or a missing value: parseArgs's own message, no stack.
+  console.error(`create-admin: ${(err as Error).message}\n${USAGE}`);
+  process.exit(2);
+}
 
 const email = values.email?.trim().toLowerCase();
 if (!email || !/^[^@\s]+@[^@\s]+$/.test(email)) {
-  console.error('usage: npm run create-admin -- --email EMAIL [--name NAME] [--password PASSWORD]');
+  console.error(USAGE);
+  process.exit(2);
+}
+// The rule a name has at registration (1..100 characters, one line, not blank).
+const name = values.name?.trim();
+if (name !== undefined && text(100).validate(name).error) {
+  console.error('create-admin: --name must be 1..100 characters on one line, with no control characters');
   process.exit(2);
 }
 let password = values.password ?? process.env.ADMIN_PASSWORD;
@@ -36,11 +50,16 @@ try {
   const hash = await hashPassword(config, password);
   const existing = await findUserByEmail(db, email);
   if (existing) {
-    await setUserRole(db, existing.id, 'admin');
-    await updatePasswordHash(db, existing.id, hash);
-    console.log(`create-admin: ${email} is now an admin (id ${existing.id})`);
+    // A new password for an account: its sessions end, as at a change of
+    // password (whoever holds them signs in again, with the new one).
+    const ended = await db.transaction(async (trx) => {
+      await setUserRole(trx, existing.id, 'admin');
+      await updatePasswordHash(trx, existing.id, hash);
+      return revokeOtherFamilies(trx, existing.id, null, 'admin_reset');
+    });
+    console.log(`create-admin: ${email} is now an admin (id ${existing.id}); ${ended} session(s) ended`);
   } else {
-    const user = await insertUser(db, { email, name: values.name ?? 'Administrator', role: 'admin', passwordHash: hash });
+    const user = await insertUser(db, { email, name: name ?? 'Administrator', role: 'admin', passwordHash: hash });
     console.log(`create-admin: created admin ${email} (id ${user.id})`);
   }
 } catch (err) {
