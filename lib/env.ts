@@ -4,7 +4,7 @@
  * `getConfig()` at start-up and tests call `loadConfig({...})` with overrides.
  */
 import Joi from 'joi';
-import { createPrivateKey, createPublicKey } from 'node:crypto';
+import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 
 export type Environment = 'development' | 'test' | 'production';
 
@@ -257,25 +257,27 @@ export function loadConfig(source: Record<string, string | undefined> = process.
  */
 function checkKeys(privateKey: string | null, previousRaw: string, previous: string[]): void {
   if (privateKey !== null) {
-    let type: string | undefined;
+    let key: KeyObject;
     try {
-      type = createPrivateKey(privateKey).asymmetricKeyType;
+      key = createPrivateKey(privateKey);
     } catch {
       throw new ConfigError('JWT_PRIVATE_KEY is not a private key in PEM form (-----BEGIN PRIVATE KEY-----)');
     }
-    if (type !== 'rsa') throw new ConfigError(`JWT_PRIVATE_KEY must be an RSA key (RS256), not ${type}`);
+    if (key.asymmetricKeyType !== 'rsa') throw new ConfigError(`JWT_PRIVATE_KEY must be an RSA key (RS256), not ${key.asymmetricKeyType}`);
+    // jsonwebtoken refuses to sign RS256 with less.
+    if ((key.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) throw new ConfigError(`JWT_PRIVATE_KEY must be at least 2048 bits, not ${key.asymmetricKeyDetails?.modulusLength}`);
   }
   if (previousRaw.trim() && previous.length === 0) {
     throw new ConfigError('JWT_PREVIOUS_PUBLIC_KEYS holds no PEM public key (-----BEGIN PUBLIC KEY-----)');
   }
   previous.forEach((pem, i) => {
-    let type: string | undefined;
+    let key: KeyObject;
     try {
-      type = createPublicKey(pem).asymmetricKeyType;
+      key = createPublicKey(pem);
     } catch {
       throw new ConfigError(`JWT_PREVIOUS_PUBLIC_KEYS: key ${i + 1} is not a PEM public key`);
     }
-    if (type !== 'rsa') throw new ConfigError(`JWT_PREVIOUS_PUBLIC_KEYS: key ${i + 1} must be an RSA key (RS256), not ${type}`);
+    if (key.asymmetricKeyType !== 'rsa') throw new ConfigError(`JWT_PREVIOUS_PUBLIC_KEYS: key ${i + 1} must be an RSA key (RS256), not ${key.asymmetricKeyType}`);
   });
 }
 

@@ -82,7 +82,7 @@ export function fromPostgres(err: unknown): AppError | null {
     case '40001': // serialization failure
       return new AppError('service_unavailable', 'the request conflicted with another, try again');
     default:
-      return lostConnection(code, (err as { message?: unknown } | null)?.message) ? new AppError('service_unavailable', 'the database is unavailable, try again') : null;
+      return lostConnection(code, (err as { message?: unknown } | null)?.message) ? new AppError('service_unavailable', 'a service the request needs is unavailable, try again') : null;
   }
 }
 
@@ -91,11 +91,14 @@ const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE'
 
 /**
  * True for a database that is down, restarting or out of connections: the
- * client may retry. Postgres's class 08 (connection exception), 57P01-57P03 (a
+ * client may retry. (A socket error is taken as the database's: it is the only
+ * server the request paths reach that throws them as they are; Redis's failures
+ * come as ioredis's own errors, mapped where they are caught.) Postgres's class 08 (connection exception), 57P01-57P03 (a
  * server shutting down or starting), 53300 (too many connections), a socket
  * error, and node-postgres's own messages for a connection ended under it.
  */
 function lostConnection(code: unknown, message: unknown): boolean {
-  if (typeof code === 'string' && (code.startsWith('08') || ['57P01', '57P02', '57P03', '53300'].includes(code) || SOCKET_CODES.has(code))) return true;
+  // 08P01 (protocol violation) is in class 08 but a bug, not an outage: a retry fails alike.
+  if (typeof code === 'string' && ((code.startsWith('08') && code !== '08P01') || ['57P01', '57P02', '57P03', '53300'].includes(code) || SOCKET_CODES.has(code))) return true;
   return typeof message === 'string' && /^Connection terminated|^Client has encountered a connection error|^Connection ended unexpectedly/.test(message);
 }

@@ -118,10 +118,22 @@ function flushQueue(redis: Redis, err: Error): void {
  * ioredis waits to reconnect (Redis gone), disconnect() only cancels the next
  * attempt: there is no socket whose close would fail the queued commands, so a
  * blocking read resent after the loss never settles, and neither does a loop
- * awaiting it (a stopping broadcaster waited out its grace period for one).
+ * awaiting it (a stopping broadcaster waited out its grace period for one). Here
+ * they fail, those kept to be sent again after the loss too, and the connection
+ * ends ('end'), as a close would have done. In any other state a socket's close
+ * does it (within the connector's 2 s at most).
  */
 export function closeForGood(redis: Redis): void {
   const waiting = redis.status === 'reconnecting';
   redis.disconnect();
-  if (waiting) flushQueue(redis, new Error('Connection is closed.'));
+  if (!waiting) return;
+  const err = new Error('Connection is closed.');
+  const internals = redis as unknown as {
+    prevCommandQueue: { command: { reject: (e: Error) => void } }[] | null;
+    setStatus: (status: string) => void;
+  };
+  flushQueue(redis, err);
+  for (const item of internals.prevCommandQueue?.splice(0) ?? []) item.command.reject(err);
+  internals.prevCommandQueue = null;
+  internals.setStatus('end');
 }

@@ -1,13 +1,6 @@
 import type { Logger } from './logger.js';
-import { NoAnswerError, within } from './within.js';
 
-/**
- * One step of a shutdown. With `ms`, a step that has not finished by then is left
- * behind with a warning (and `abandon` runs, to drop what it was waiting on) and
- * the next one starts: a step waiting on a Redis that is gone would otherwise hold
- * the whole shutdown until the deadline.
- */
-export type ShutdownStep = { name: string; run: () => Promise<unknown> | unknown; ms?: number; abandon?: () => void };
+export type ShutdownStep = { name: string; run: () => Promise<unknown> | unknown };
 
 /**
  * Phased, idempotent shutdown with a deadline: steps run in order (stop intake,
@@ -46,21 +39,7 @@ export function installShutdown(
       let failed = false;
       for (const step of steps) {
         try {
-          if (step.ms === undefined) await step.run();
-          else {
-            const timed = await within(step.ms, async () => {
-              await step.run();
-              return true;
-            }).catch((err: unknown) => {
-              if (!(err instanceof NoAnswerError)) throw err;
-              return false;
-            });
-            if (!timed) {
-              logger.warn({ step: step.name, ms: step.ms }, 'shutdown step cut short');
-              step.abandon?.();
-              continue;
-            }
-          }
+          await step.run();
           logger.debug({ step: step.name }, 'shutdown step done');
         } catch (err) {
           failed = true;

@@ -1,11 +1,3 @@
-/** What `within` rejects with when `fn` has not answered in time. */
-export class NoAnswerError extends Error {
-  constructor(ms: number) {
-    super(`no answer in ${ms} ms`);
-    this.name = 'NoAnswerError';
-  }
-}
-
 /**
  * Resolves as `fn` does, or rejects after `ms`: a hung dependency (a Redis that
  * is gone, whose commands wait in a reconnecting client's queue; a silent
@@ -17,7 +9,7 @@ export async function within<T>(ms: number, fn: () => Promise<T>): Promise<T> {
     return await Promise.race([
       fn(),
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new NoAnswerError(ms)), ms);
+        timer = setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms);
       }),
     ]);
   } finally {

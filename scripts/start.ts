@@ -10,6 +10,11 @@ import { getConfigOrExit } from '../lib/env.js';
 import { createRedis } from '../lib/redis.js';
 import { ensureDatabase } from './db-admin.js';
 
+// The parent as it was at start, before the checks and the release phase (npm
+// could go during those too; see the watch below).
+const parent = process.ppid;
+const underNpm = process.env.npm_lifecycle_event === 'start';
+
 // Like `heroku local`: a .env file in the project root, if any, fills the environment.
 if (fs.existsSync('.env')) process.loadEnvFile('.env');
 const config = getConfigOrExit('start');
@@ -124,10 +129,13 @@ const stop = (code: number) => {
   });
 process.on('SIGINT', () => stop(0));
 process.on('SIGTERM', () => stop(0));
-// npm exits on SIGTERM without passing it on: the roles went on running on their
-// own (reparented), holding their ports. A parent gone is taken as that signal.
-const parent = process.ppid;
-setInterval(() => {
-  if (process.ppid !== parent) stop(0);
-}, 250).unref();
+// Run by `npm start`: npm exits on SIGTERM without passing it on, and the roles
+// went on running on their own (reparented), holding their ports. npm gone is
+// taken as that signal. (Only under npm: `nohup node … scripts/start.ts &` is
+// meant to outlive its shell.)
+if (underNpm) {
+  setInterval(() => {
+    if (process.ppid !== parent) stop(0);
+  }, 250).unref();
+}
 console.log(`start: web on http://127.0.0.1:${config.port}, broadcaster on ws://127.0.0.1:${config.wsPort}/ws (Ctrl-C stops all)`);

@@ -89,29 +89,35 @@ try {
   const running = startWorkers(ctx, queues);
   const sweeper = startSweeper(ctx);
   // Signals are handled before the log line says the role is up.
-  // With Redis gone when a step starts (its connection lost and retrying), the
+  // With Redis gone when shutdown starts (its connection lost and retrying), the
   // steps that need it would wait for it until the deadline: they drop their
   // connections instead. Nothing is lost: bids are in Postgres, jobs in flight
   // are run again by a worker once Redis is back, and the sweeper re-enqueues
-  // what a lost Redis forgot.
-  let abandoned = false;
-  const redisUp = () => {
-    if (redis.status !== 'ready') abandoned = true;
-    return !abandoned;
-  };
+  // what a lost Redis forgot. The drain marks are Postgres's: recorded either way.
+  // Decided once, at the start (a blip later must not make a healthy worker
+  // abandon its jobs in flight), allowing a reconnect in progress 2 s.
+  let redisOk = true;
+  const redisUp = () => redisOk;
   installShutdown(logger, config.shutdownGraceMs, [
     // Drains in flight stop after their current round (and hand over), so closing the workers does not wait for up to MAX_ROUNDS rounds.
     { name: 'drains', run: () => stopping.abort() },
     { name: 'http', run: () => new Promise<void>((r) => (server ? server.close(() => r()) : r())) },
-    { name: 'sweeper', run: sweeper.stop },
+    {
+      name: 'redis check',
+      run: async () => {
+        redisOk = await waitForRedis(redis, 2_000).then(() => true, () => false);
+        if (!redisOk) logger.warn('Redis is not answering: its connections are dropped, not closed; jobs in flight run again once it is back');
+      },
+    },
+    { name: 'sweeper', run: () => sweeper.stop(redisUp()) },
     // Worker.close waits for the jobs in flight to finish, then releases its connection.
     { name: 'workers', run: () => (redisUp() ? running.close() : running.abandon()) },
     // The last drains' publish marks, recorded in the background (bid-drain.ts).
-    { name: 'drain marks', run: () => (redisUp() ? settleDrains(ctx) : undefined) },
+    { name: 'drain marks', run: () => settleDrains(ctx) },
     { name: 'queues', run: () => (redisUp() ? producer.close() : undefined) },
     { name: 'redis', run: () => (redisUp() ? within(1_000, () => redis.quit()).catch(() => closeForGood(redis)) : closeForGood(redis)) },
     { name: 'postgres', run: () => db.destroy() },
-  ], () => abandoned);
+  ], () => !redisOk);
   logger.info({ queues: queues.length, port }, 'workers started');
 } catch (err) {
   logger.fatal({ err }, 'worker failed to start');

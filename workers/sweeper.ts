@@ -90,7 +90,7 @@ return 0`;
  * A tick is skipped while the previous one still runs (a hung Redis must not
  * pile them up).
  */
-export function startSweeper(ctx: WorkerContext, intervalMs = 1_000): { stop: () => Promise<void> } {
+export function startSweeper(ctx: WorkerContext, intervalMs = 1_000): { stop: (redisAnswering?: boolean) => Promise<void> } {
   const lease = `${ctx.config.redis.prefix}:lease:sweeper`;
   const owner = `${process.pid}-${Math.random().toString(36).slice(2)}`;
   let stopped = false;
@@ -112,12 +112,11 @@ export function startSweeper(ctx: WorkerContext, intervalMs = 1_000): { stop: ()
     });
   }, intervalMs);
   return {
-    stop: async () => {
+    /** `redisAnswering` false: Redis is gone, and nothing is waited for (a sweep in flight waits on it; the lease lapses by itself). */
+    stop: async (redisAnswering = true) => {
       stopped = true;
       clearInterval(timer);
-      // With Redis gone there is nothing to wait for (the sweep waits on it, and
-      // the lease lapses by itself).
-      if (ctx.redis.status !== 'ready') return;
+      if (!redisAnswering) return;
       // A sweep waiting on a Redis or Postgres that does not answer must not keep
       // the workers from closing: at most 5 s (its steps are all safe to cut).
       await Promise.race([running, new Promise((r) => setTimeout(r, 5_000).unref())]);

@@ -47,3 +47,22 @@ test('a NUL in text and a number out of a column type\'s range are 400 validatio
     t.is(mapped?.code, 'validation_failed');
   }
 });
+
+test('a database gone or going is 503 service_unavailable; a protocol violation (class 08 too) is not', async (t) => {
+  // A real admin shutdown of this session's backend: 57P01 on the next statement.
+  const victim = createDb(testConfig(), { database: 'postgres', poolMax: 1 });
+  try {
+    const pid = (await victim.raw('select pg_backend_pid() as pid')).rows[0].pid;
+    await db.raw('select pg_terminate_backend(?)', [pid]);
+    const err = await victim.raw('select 1').then(() => undefined, (e: unknown) => e);
+    t.truthy(err, 'the terminated session fails');
+    t.is(fromPostgres(err)?.code, 'service_unavailable', String((err as Error).message));
+  } finally {
+    await victim.destroy();
+  }
+  // A statement with more parameters than the protocol carries (65,535): 08P01, a bug a retry repeats.
+  const many = Array.from({ length: 70_000 }, (_, i) => i);
+  const err = await raised(`select 1 where 1 in (${many.map(() => '?').join(',')})`, many);
+  t.is((err as { code?: string }).code, '08P01');
+  t.not(fromPostgres(err)?.code, 'service_unavailable');
+});

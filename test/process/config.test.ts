@@ -163,6 +163,8 @@ test('a signing key or previous key that is not a usable RSA PEM is refused at s
   t.regex(error({ JWT_PRIVATE_KEY: 'not a key' }), /^JWT_PRIVATE_KEY is not a private key/);
   t.regex(error({ JWT_PRIVATE_KEY: rsaPublic }), /^JWT_PRIVATE_KEY is not a private key/, 'a public key where the private one goes');
   t.regex(error({ JWT_PRIVATE_KEY: ec.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() }), /^JWT_PRIVATE_KEY must be an RSA key \(RS256\), not ec/);
+  const small = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  t.regex(error({ JWT_PRIVATE_KEY: small }), /^JWT_PRIVATE_KEY must be at least 2048 bits, not 1024/, 'jsonwebtoken would refuse to sign with it');
   const broken = rsaPublic.replace(/\n[A-Za-z0-9+/]{20}/, '\n!!!!');
   t.regex(error({ JWT_PREVIOUS_PUBLIC_KEYS: broken }), /^JWT_PREVIOUS_PUBLIC_KEYS: key 1 is not a PEM public key/);
   t.regex(error({ JWT_PREVIOUS_PUBLIC_KEYS: rsaPublic + ec.publicKey.export({ type: 'spki', format: 'pem' }).toString() }), /^JWT_PREVIOUS_PUBLIC_KEYS: key 2 must be an RSA key/);

@@ -28,9 +28,14 @@ for (const role of [
   { name: 'worker', entry: 'workers/main.ts', portVar: 'WORKER_PORT', started: /"msg":"workers started"/ },
   { name: 'broadcaster', entry: 'edge/ws/main.ts', portVar: 'WS_PORT', started: /"msg":"broadcaster listening"/ },
 ]) {
-  test(`${role.name}: with Redis gone, /readyz answers 503 within 3 s and SIGTERM exits within 5 s`, async (t) => {
+  test(`${role.name}: with Redis gone, /readyz answers 503 within 4 s and SIGTERM exits within 8 s, well before the deadline`, async (t) => {
+    // Every wait below has its own limit; together they stay under this one, so
+    // the teardown (which kills the role and the private Redis) always runs.
+    t.timeout(120_000);
     const database = await createTestDatabase();
+    t.teardown(() => database.drop());
     const redis = await startPrivateRedis();
+    t.teardown(() => redis.stop());
     const port = await freePort();
     // A grace period far above what the shutdown should take, so waiting it out shows.
     const env = testEnv({
@@ -42,18 +47,15 @@ for (const role of [
       [role.portVar]: String(port),
     });
     const proc = spawnNode(role.entry, env);
-    t.teardown(async () => {
-      proc.kill('SIGKILL');
-      await redis.stop();
-      await database.drop();
-    });
+    // Teardowns run last-registered first: the role goes before its Redis and database.
+    t.teardown(() => proc.kill('SIGKILL'));
     await proc.waitForLine(role.started, 40_000);
     await proc.whileRunning(waitForStatus(`http://127.0.0.1:${port}/readyz`));
 
     await redis.stop();
     // Twice: the first may still find the connection up; the second meets it gone.
-    let status = await statusWithin(`http://127.0.0.1:${port}/readyz`, 3_000);
-    if (status === 200) status = await statusWithin(`http://127.0.0.1:${port}/readyz`, 3_000);
+    let status = await statusWithin(`http://127.0.0.1:${port}/readyz`, 4_000);
+    if (status === 200) status = await statusWithin(`http://127.0.0.1:${port}/readyz`, 4_000);
     t.is(status, 503, '/readyz with Redis gone');
 
     const signalledAt = Date.now();
@@ -61,9 +63,12 @@ for (const role of [
     const exit = await proc.waitForExit(15_000).catch(() => undefined);
     const took = Date.now() - signalledAt;
     t.truthy(exit, `still running 15 s after SIGTERM\n${proc.stdout()}`);
-    t.true(took < 5_000, `exited ${took} ms after SIGTERM\n${proc.stdout()}`);
+    t.true(took < 8_000, `exited ${took} ms after SIGTERM\n${proc.stdout()}`);
     t.deepEqual(exit, { code: 0, signal: null }, proc.stdout() + proc.stderr());
     t.true(messages(proc).includes('shutdown complete'), proc.stdout());
     t.false(messages(proc).includes('shutdown deadline passed, exiting'));
+    // Ended, not left behind: a step cut short by its time limit leaves a pending
+    // read that an exit hides (the broadcaster bounds its Redis steps to 1 s).
+    t.false(messages(proc).includes('shutdown step cut short'), proc.stdout());
   });
 }

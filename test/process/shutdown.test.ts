@@ -371,6 +371,8 @@ test('start: creates and migrates a new database, runs every role, SIGTERM stops
 });
 
 test('npm start: SIGTERM to npm itself stops every role (none is left running on its own)', async (t) => {
+  // Above the sum of the waits below, so the teardown always runs (it kills what is left).
+  t.timeout(120_000);
   const env = await roleEnv();
   const npm = spawn('npm', ['start'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let out = '';
