@@ -1,5 +1,6 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Config } from './env.js';
+import type { Logger } from './logger.js';
 
 export type { Redis };
 
@@ -136,4 +137,35 @@ export function closeForGood(redis: Redis): void {
   for (const item of internals.prevCommandQueue?.splice(0) ?? []) item.command.reject(err);
   internals.prevCommandQueue = null;
   internals.setStatus('end');
+}
+
+/** Errors of a connection to Redis that cannot be made or was lost (as opposed to a command's). */
+export function isConnectionError(err: Error): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return (
+    (typeof code === 'string' && ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN'].includes(code)) ||
+    /^Connection is closed|^connect ETIMEDOUT|^no answer from Redis/.test(err.message)
+  );
+}
+
+/**
+ * One process's log of Redis connection errors. While Redis is away every
+ * connection reports each failed reconnect (every 2 s; a worker has ~20 of
+ * them, BullMQ's included), which buried everything else in the log: the first
+ * is logged at once, then one line per `everyMs` at most, with how many it
+ * stands for.
+ */
+export function connectionErrorLog(logger: Logger, everyMs = 10_000): (err: Error, fields?: Record<string, unknown>) => void {
+  let last = 0;
+  let unlogged = 0;
+  return (err, fields = {}) => {
+    const now = Date.now();
+    if (now - last < everyMs) {
+      unlogged++;
+      return;
+    }
+    logger.warn({ ...fields, err: err.message, ...(unlogged ? { alsoSince: unlogged } : {}) }, 'redis connection error');
+    last = now;
+    unlogged = 0;
+  };
 }

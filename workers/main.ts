@@ -7,7 +7,7 @@ import { metricsAllowed } from '../lib/metrics-token.js';
 import http from 'node:http';
 import { getConfigOrExit } from '../lib/env.js';
 import { createLogger } from '../lib/logger.js';
-import { closeForGood, createRedis, waitForRedis, watchLiveness } from '../lib/redis.js';
+import { closeForGood, connectionErrorLog, createRedis, waitForRedis, watchLiveness } from '../lib/redis.js';
 import { within } from '../lib/within.js';
 import { installShutdown } from '../lib/shutdown.js';
 import { readiness } from '../lib/readiness.js';
@@ -37,7 +37,8 @@ if (port !== null && !(Number.isInteger(port) && port >= 0 && port < 65536)) {
 
 try {
   const redis = createRedis(config, 'blocking');
-  redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
+  const redisError = connectionErrorLog(logger);
+  redis.on('error', (err) => redisError(err));
   watchLiveness(redis); // no blocking command is sent on it
   await waitForRedis(redis, 10_000);
   const db = createDb(config, { watchdog: true, logger });

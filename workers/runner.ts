@@ -1,7 +1,7 @@
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { JOB_QUEUE, JOB_SCHEMAS, type JobName } from '../queues/jobs.js';
 import { QUEUE_NAMES, isQueueName, queuePrefix, type QueueName } from '../queues/names.js';
-import { closeForGood, createRedis, watchLiveness, type Redis } from '../lib/redis.js';
+import { closeForGood, connectionErrorLog, createRedis, isConnectionError, watchLiveness, type Redis } from '../lib/redis.js';
 import type { WorkerContext } from './context.js';
 import { HANDLERS, type Handler } from './registry.js';
 
@@ -62,6 +62,8 @@ export interface RunningWorkers {
 export function startWorkers(ctx: WorkerContext, queues: readonly QueueName[] = QUEUE_NAMES): RunningWorkers {
   checkRegistry();
   const connections: Redis[] = [];
+  // Redis away: the workers' connections report each failed reconnect; one log for all.
+  const redisError = connectionErrorLog(ctx.logger);
   const workers = queues.map((queue) => {
     const connection = createRedis(ctx.config, 'blocking');
     connection.on('error', () => undefined); // reported through the worker's 'error' event
@@ -81,7 +83,7 @@ export function startWorkers(ctx: WorkerContext, queues: readonly QueueName[] = 
       ...(queue.startsWith('bids-') ? { lockDuration: 5_000, stalledInterval: 5_000, maxStalledCount: 100 } : {}),
     });
     worker.on('failed', (job, err) => ctx.logger.warn({ queue, jobId: job?.id, name: job?.name, err: err.message }, 'job failed'));
-    worker.on('error', (err) => ctx.logger.error({ queue, err: err.message }, 'worker error'));
+    worker.on('error', (err) => (isConnectionError(err) ? redisError(err, { queue }) : ctx.logger.error({ queue, err: err.message }, 'worker error')));
     return worker;
   });
   return {

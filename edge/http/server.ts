@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Knex } from 'knex';
 import type { Config } from '../../lib/env.js';
 import type { Logger } from '../../lib/logger.js';
-import { createRedis, waitForRedis } from '../../lib/redis.js';
+import { connectionErrorLog, createRedis, waitForRedis } from '../../lib/redis.js';
 import { loadKeys } from '../../lib/jwt.js';
 import { createDb } from '../../db/client.js';
 import { Producer } from '../../queues/producer.js';
@@ -41,7 +41,8 @@ async function poolIdle(db: Knex, ms: number): Promise<void> {
 /** Builds the edge's dependencies and listens on config.port (0: any free port). */
 export async function startEdge(config: Config, logger: Logger): Promise<RunningEdge> {
   const redis = createRedis(config, 'command');
-  redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
+  const redisError = connectionErrorLog(logger);
+  redis.on('error', (err) => redisError(err));
   await waitForRedis(redis, 10_000);
   const db = createDb(config, { watchdog: true, logger });
   const metrics = createEdgeMetrics();
@@ -59,7 +60,7 @@ export async function startEdge(config: Config, logger: Logger): Promise<Running
   registerQueueGauge(metrics, deps.producer.queues);
   const app = createApp(deps);
   const limitRedis = createRedis(config, 'command', { connectionName: 'blytz-limits', enableAutoPipelining: true });
-  limitRedis.on('error', (err) => logger.warn({ err: err.message }, 'redis (limits) connection error'));
+  limitRedis.on('error', (err) => redisError(err, { connection: 'limits' }));
   // Connected before the edge listens: with no offline queue, checks sent while it
   // connects would fail open (let every bid through unlimited).
   await waitForRedis(limitRedis, 10_000);

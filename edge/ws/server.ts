@@ -21,7 +21,7 @@ import uWS from 'uWebSockets.js';
 import type { Knex } from 'knex';
 import type { Config } from '../../lib/env.js';
 import type { Logger } from '../../lib/logger.js';
-import { closeForGood, createRedis, waitForRedis, type Redis } from '../../lib/redis.js';
+import { closeForGood, connectionErrorLog, createRedis, waitForRedis, type Redis } from '../../lib/redis.js';
 import { readiness } from '../../lib/readiness.js';
 import { within } from '../../lib/within.js';
 import { loadKeys, verifyAccessToken, type AccessClaims } from '../../lib/jwt.js';
@@ -95,12 +95,13 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
   const keys = loadKeys(config);
   const redis: Redis = createRedis(config, 'command');
   const reader: Redis = createRedis(config, 'blocking');
-  for (const r of [redis, reader]) r.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
+  const redisError = connectionErrorLog(logger);
+  for (const r of [redis, reader]) r.on('error', (err) => redisError(err));
   await waitForRedis(redis, 10_000);
   const db: Knex = createDb(config, { poolMax: 4, watchdog: true, logger });
   // Its name is unique, so that its connection's id can be found after a reconnect (auction-feed.ts).
   const feedReader: Redis = createRedis(config, 'blocking', { connectionName: `blytz-feed-${randomUUID()}` });
-  feedReader.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
+  feedReader.on('error', (err) => redisError(err));
   const sockets = new Set<uWS.WebSocket<SocketData>>();
   let stopping = false;
 

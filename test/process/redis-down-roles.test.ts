@@ -70,5 +70,9 @@ for (const role of [
     // Ended, not left behind: a step cut short by its time limit leaves a pending
     // read that an exit hides (the broadcaster bounds its Redis steps to 1 s).
     t.false(messages(proc).includes('shutdown step cut short'), proc.stdout());
+    // Redis away is one warning (and one more per 10 s), not a line per
+    // connection per reconnect attempt at error level (a worker has ~20 connections).
+    t.true(messages(proc).filter((m) => m === 'redis connection error').length <= 2, proc.stdout());
+    t.deepEqual(proc.logs().filter((l) => Number(l.level) >= 50), [], 'nothing at error level');
   });
 }
