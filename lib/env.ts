@@ -56,6 +56,12 @@ export interface Config {
   livekit: { host: string; apiKey: string | null; apiSecret: string | null };
   metricsToken: string | null;
   shutdownGraceMs: number;
+  /**
+   * After SIGTERM, how long a listening role keeps serving with /readyz at 503
+   * before it stops accepting: time for a load balancer to take it out of
+   * rotation (0: stop accepting at once).
+   */
+  shutdownDelayMs: number;
   /** The catalog's Redis read-through cache (off only to measure without it). */
   catalogCache: boolean;
   /** Words refused in chat (lowercase). */
@@ -134,6 +140,7 @@ const schema = Joi.object({
 
   METRICS_TOKEN: Joi.string().min(16).optional(),
   SHUTDOWN_GRACE_MS: positive.default(10_000),
+  SHUTDOWN_DELAY_MS: Joi.number().integer().min(0).max(60_000).default(0),
   CATALOG_CACHE: Joi.string().valid('on', 'off').default('on'),
   CHAT_BLOCKED_WORDS: Joi.string().allow('').default('scam,fraud,wire transfer'),
   AUCTION_STREAM_MAXLEN: Joi.number().integer().min(1000).max(1_000_000).default(2000),
@@ -173,6 +180,9 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   const privateKey = v.JWT_PRIVATE_KEY ? pemFromEnv(v.JWT_PRIVATE_KEY) : null;
   const previousPublicKeys = splitPems(pemFromEnv(v.JWT_PREVIOUS_PUBLIC_KEYS));
   checkKeys(privateKey, v.JWT_PREVIOUS_PUBLIC_KEYS, previousPublicKeys);
+  if (v.SHUTDOWN_DELAY_MS >= v.SHUTDOWN_GRACE_MS) {
+    throw new ConfigError(`SHUTDOWN_DELAY_MS (${v.SHUTDOWN_DELAY_MS}) must be less than SHUTDOWN_GRACE_MS (${v.SHUTDOWN_GRACE_MS}): the delay is part of the grace period`);
+  }
   const ssl = v.DB_SSL_MODE === 'disable' ? false : { rejectUnauthorized: v.DB_SSL_MODE === 'verify-full' };
   const dbName = v.DATABASE_URL ? new URL(v.DATABASE_URL).pathname.replace(/^\//, '') : v.DB_NAME;
   const config: Config = {
@@ -242,6 +252,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     },
     metricsToken: v.METRICS_TOKEN ?? null,
     shutdownGraceMs: v.SHUTDOWN_GRACE_MS,
+    shutdownDelayMs: v.SHUTDOWN_DELAY_MS,
     catalogCache: v.CATALOG_CACHE === 'on',
     auctionStreamMaxlen: v.AUCTION_STREAM_MAXLEN,
     wsSessionCheckMs: v.WS_SESSION_CHECK_MS,

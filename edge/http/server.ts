@@ -98,6 +98,12 @@ export async function startEdge(config: Config, logger: Logger): Promise<Running
   const close = () =>
     (closing ??= (async () => {
       deps.state.shuttingDown = true;
+      // Still serving, /readyz 503, until the load balancer has taken this
+      // instance out (SHUTDOWN_DELAY_MS); answers meanwhile close their connection.
+      if (config.shutdownDelayMs > 0) {
+        logger.info({ ms: config.shutdownDelayMs }, 'not ready; still serving until the shutdown delay ends');
+        await new Promise((r) => setTimeout(r, config.shutdownDelayMs));
+      }
       for (const res of open) if (!res.headersSent) res.setHeader('Connection', 'close');
       const drained = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();

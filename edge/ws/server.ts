@@ -104,6 +104,8 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
   feedReader.on('error', (err) => redisError(err));
   const sockets = new Set<uWS.WebSocket<SocketData>>();
   let stopping = false;
+  /** Shutting down, still serving until SHUTDOWN_DELAY_MS has passed: /readyz says 503. */
+  let draining = false;
 
   /**
    * Whether the session `sid` has ended, for a socket just opened: those opened
@@ -309,7 +311,7 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
     });
     void readiness({ db, redis }).then(({ ok, checks }) => {
       if (aborted) return;
-      const ready = ok && !stopping;
+      const ready = ok && !stopping && !draining;
       json(res, ready ? '200 OK' : '503 Service Unavailable', { status: ready ? 'ready' : 'not_ready', checks });
     });
   });
@@ -550,6 +552,12 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
+      // Still serving, /readyz 503, until the load balancer has taken this instance out.
+      draining = true;
+      if (config.shutdownDelayMs > 0) {
+        logger.info({ ms: config.shutdownDelayMs }, 'not ready; still serving until the shutdown delay ends');
+        await new Promise((r) => setTimeout(r, config.shutdownDelayMs));
+      }
       stopping = true;
       clearInterval(viewersTimer);
       // A check in flight is not waited for (its query may wait on a silent

@@ -184,6 +184,43 @@ test('web: an idle keep-alive connection does not hold up SIGTERM', async (t) =>
   await idle.closed;
 });
 
+for (const role of [
+  { name: 'web', entry: 'edge/http/main.ts', portVar: 'PORT', started: /"msg":"edge listening"/ },
+  { name: 'broadcaster', entry: 'edge/ws/main.ts', portVar: 'WS_PORT', started: /"msg":"broadcaster listening"/ },
+]) {
+  test(`${role.name}: with SHUTDOWN_DELAY_MS, SIGTERM turns /readyz to 503 while new connections are still served, then stops accepting`, async (t) => {
+    const env = await roleEnv({ SHUTDOWN_DELAY_MS: '3000' });
+    const port = Number(env[role.portVar]);
+    const proc = spawnNode(role.entry, env);
+    t.teardown(() => proc.kill());
+    await proc.whileRunning(waitForStatus(`http://127.0.0.1:${port}/readyz`));
+    await proc.waitForLine(role.started);
+    const signalledAt = Date.now();
+    proc.child.kill('SIGTERM');
+    await proc.waitForLine(/"msg":"not ready; still serving until the shutdown delay ends"/, 5_000);
+    // Each on a new connection: the listener is still open.
+    const readyz = await fetch(`http://127.0.0.1:${port}/readyz`, { headers: { connection: 'close' } });
+    const healthz = await fetch(`http://127.0.0.1:${port}/healthz`, { headers: { connection: 'close' } });
+    const answeredWithin = Date.now() - signalledAt;
+    t.true(answeredWithin < 3_000, `answered ${answeredWithin} ms after SIGTERM: inside the delay`);
+    t.is(readyz.status, 503, 'out of rotation');
+    t.is(healthz.status, 200, 'still serving');
+    const { code } = await proc.waitForExit(8_000);
+    t.is(code, 0, proc.stdout() + proc.stderr());
+    t.true(Date.now() - signalledAt >= 3_000, 'stopped accepting only after the delay');
+    t.is(await tryConnect(port), 'ECONNREFUSED');
+    t.false(levels(proc).some((l) => l >= 50), proc.stdout());
+  });
+}
+
+test('SHUTDOWN_DELAY_MS must be less than SHUTDOWN_GRACE_MS', async (t) => {
+  const proc = spawnNode('edge/http/main.ts', await roleEnv({ SHUTDOWN_DELAY_MS: '5000', SHUTDOWN_GRACE_MS: '5000' }));
+  t.teardown(() => proc.kill());
+  const { code } = await proc.waitForExit(45_000);
+  t.is(code, 1);
+  t.regex(proc.stderr(), /^web: SHUTDOWN_DELAY_MS \(5000\) must be less than SHUTDOWN_GRACE_MS \(5000\)/);
+});
+
 test('a role whose steps finish but which leaves a handle open still exits, at the grace period, with a warning', async (t) => {
   const role = spawnNode('test/fixtures/leaky-role.ts', testEnv({ SHUTDOWN_GRACE_MS: '1500' }));
   t.teardown(() => role.kill());
