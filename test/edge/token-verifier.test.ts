@@ -17,11 +17,15 @@ test('a remembered token is trusted only until its own exp', async (t) => {
     issuer: config.jwt.issuer,
     audience: config.jwt.audience,
     subject: claims.id,
-    expiresIn: 1,
+    // exp is in whole seconds (iat rounded down + 2): at least a second away now.
+    // With 1, a token signed late in a second expired at once, memo or not (seen in CI).
+    expiresIn: 2,
   });
+  const exp = (jwt.decode(token) as { exp: number }).exp * 1000;
+  t.true(exp - Date.now() > 1_000);
   t.deepEqual(verify(token), claims);
   t.deepEqual(verify(token), claims, 'from the memo');
-  await new Promise((r) => setTimeout(r, 1100));
+  await new Promise((r) => setTimeout(r, exp - Date.now() + 50));
   t.is(verify(token), null, 'expired, though remembered');
 });
 
