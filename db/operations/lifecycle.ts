@@ -42,7 +42,11 @@ export async function cancelAuctionTx(db: Knex, auctionId: string): Promise<Canc
     if (row.status !== 'scheduled' && row.status !== 'live') return { outcome: 'not_open', row };
     const now = await dbNow(trx);
     if (row.status === 'live' && (row.end_cap !== null || row.hard_end || (row.ends_at !== null && row.ends_at.getTime() <= now))) return { outcome: 'ending', row };
-    if (row.bid_count > 0 || (await hasQueuedBids(trx, auctionId))) return { outcome: 'has_bids', row };
+    // Queued bids of an auction not yet due to start are all to be rejected
+    // (received before its start: auction_not_live), so they do not stand in the
+    // way; a live auction's (or one whose start is due) may be its first bid.
+    const doomed = row.status === 'scheduled' && (row.starts_at === null || row.starts_at.getTime() > now);
+    if (row.bid_count > 0 || (!doomed && (await hasQueuedBids(trx, auctionId)))) return { outcome: 'has_bids', row };
     const seq = Number(row.seq) + 1;
     const frame: AuctionFrame = { type: 'auction.cancelled', auctionId, seq, at: new Date(now).toISOString() };
     await insertEvents(trx, [frame]);

@@ -229,6 +229,28 @@ test.serial('an auction whose only bids were rejected can still be cancelled', a
   t.is(c.body.status, 'cancelled');
 });
 
+test.serial('a scheduled auction whose bids are still queued can be cancelled: they were received before its start, and are rejected', async (t) => {
+  const sys = system();
+  const seller = await registerUser(sys, 'seller');
+  const u = await registerUser(sys);
+  const later = await makeAuction(sys, seller, { startsAt: new Date(Date.now() + 3_600_000).toISOString() });
+  const unscheduled = await makeAuction(sys, seller);
+  for (const a of [later, unscheduled]) {
+    const r = await bid(sys, u, a.id, 1000);
+    t.is(r.status, 202);
+    t.is((await sys.db('bids').where({ id: r.body.bidId }).first()).status, 'queued', 'not applied yet');
+    const c = await sys.api.put(`/api/v1/auctions/${a.id}/cancel`, undefined, { token: seller.accessToken });
+    t.is(c.status, 200, c.text);
+    t.is(c.body.status, 'cancelled');
+    await bidDrain(sys.workerCtx, { auctionId: a.id, upTo: 1 });
+    t.is(await reason(r.body.bidId), 'auction_not_live');
+  }
+  // A live auction's queued bid may be its first: cancel waits for no one and refuses.
+  const live = await liveAuction(sys, seller);
+  await bid(sys, u, live.id, 1000);
+  t.is((await sys.api.put(`/api/v1/auctions/${live.id}/cancel`, undefined, { token: seller.accessToken })).status, 409);
+});
+
 test.serial('an empty stream (Redis wiped, or a first publish out of order) gets the auction\'s events back from the outbox', async (t) => {
   const sys = system();
   const seller = await registerUser(sys, 'seller');
