@@ -25,6 +25,11 @@ test('a seller auctions their own product; the auction starts scheduled with API
   const anon = await sys.api.get(`${A}/${a.id}`);
   t.false('reservePrice' in anon.body);
   t.is(anon.body.reserveMet, false);
+  // API.md: hidden from non-owners; an admin is not the owner.
+  const admin = await createAdmin(sys);
+  const byAdmin = await sys.api.get(`${A}/${a.id}`, { token: admin.accessToken });
+  t.false('reservePrice' in byAdmin.body);
+  t.is(byAdmin.body.reserveMet, false);
   const noReserve = await makeAuction(sys, seller);
   t.is((await sys.api.get(`${A}/${noReserve.id}`)).body.reserveMet, true);
 });

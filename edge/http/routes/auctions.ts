@@ -17,7 +17,7 @@ const auctionSchema = Joi.object({
   title: Joi.string(),
   status: Joi.string().valid('scheduled', 'live', 'ended', 'cancelled'),
   startingPrice: Joi.number().integer(),
-  reservePrice: Joi.number().integer().allow(null).description('the seller and admins only'),
+  reservePrice: Joi.number().integer().allow(null).description('its seller only'),
   reserveMet: Joi.boolean().description('everyone else: true when there is no reserve or it is met'),
   currentPrice: Joi.number().integer(),
   currency: Joi.string(),
@@ -99,7 +99,7 @@ export function auctionRoutes(deps: EdgeDeps): AnyRoute[] {
       method: 'get',
       path: '/auctions/:id',
       tag: 'auctions',
-      summary: 'An auction (reservePrice for its seller and admins, reserveMet for everyone else)',
+      summary: 'An auction (reservePrice for its seller, reserveMet for everyone else, admins included)',
       params: idParams,
       responses: { 200: { description: 'the auction', schema: auctionSchema }, 404: { description: 'no such auction' } },
       handler: async ({ params, user, res }) => {

@@ -22,10 +22,13 @@ export interface CreateAuctionInput {
   softCloseSeconds?: number;
 }
 
-/** The API shape of an auction; the reserve is shown to its seller and admins only. */
+/**
+ * The API shape of an auction; the reserve is shown to its seller only (API.md:
+ * hidden from non-owners, admins included: they see `reserveMet`, as bidders do).
+ */
 export function toApiAuction(row: AuctionRow, viewer: AccessClaims | undefined) {
   const state = toState(row, []);
-  const privileged = viewer !== undefined && (viewer.id === row.seller_id || viewer.role === 'admin');
+  const privileged = viewer !== undefined && viewer.id === row.seller_id;
   return {
     id: row.id,
     sellerId: row.seller_id,
