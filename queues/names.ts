@@ -17,6 +17,13 @@
  * the queued bids in the same release (an auction's newest bid is queued if any
  * is).
  */
+// Why 8: a partition is one consumer at a time, so this bounds how many
+// auctions' drains run in parallel across all workers; and a worker process
+// merges its partitions' drains into shared rounds (bid-drain.ts), so more
+// partitions buy parallelism only with more worker processes. 8 lets up to 8
+// processes each own a busy partition, while a hot auction (one partition) is
+// unaffected; each partition costs a BullMQ worker (two Redis connections) per
+// worker process, so far more would cost connections for nothing on 1-4 workers.
 export const BID_PARTITIONS = 8;
 
 export type BidQueueName = `bids-${number}`;
