@@ -1,5 +1,8 @@
 import client from 'prom-client';
 import type { Queue } from 'bullmq';
+import type { Knex } from 'knex';
+import { BID_PARTITIONS } from '../../queues/names.js';
+import { within } from '../../lib/within.js';
 
 /**
  * The edge's Prometheus registry. One registry per app instance (not the global
@@ -80,6 +83,32 @@ export function registerQueueGauge(metrics: EdgeMetrics, queues: ReadonlyMap<str
           }
         }),
       );
+    },
+  });
+}
+
+/**
+ * Bids waiting in each partition, counted in Postgres when /metrics is scraped:
+ * the queue depth that matters. A partition's BullMQ queue holds one wake-up job
+ * however many bids wait (the bids themselves are rows, queued/producer.ts), so
+ * blytz_queue_jobs shows whether a partition is being worked, this how far behind
+ * it is. An index-only count over the partial index of queued bids.
+ */
+export function registerQueuedBidsGauge(metrics: EdgeMetrics, db: Knex): void {
+  new client.Gauge({
+    name: 'blytz_bids_queued',
+    help: 'Bids recorded and not yet applied, per bid partition',
+    labelNames: ['partition'] as const,
+    registers: [metrics.registry],
+    async collect() {
+      try {
+        const { rows } = await within(2_000, () =>
+          db.raw("select p as partition, (select count(*) from bids where status = 'queued' and partition = p) as n from generate_series(0, ? - 1) p", [BID_PARTITIONS]),
+        );
+        for (const r of rows as { partition: number; n: string }[]) this.set({ partition: String(r.partition) }, Number(r.n));
+      } catch {
+        /* Postgres slow or down: leave the last values */
+      }
     },
   });
 }

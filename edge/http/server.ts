@@ -12,7 +12,7 @@ import { createBidFastPath } from './fast-bids.js';
 import { answerProtocolErrors } from './protocol-errors.js';
 import { within } from '../../lib/within.js';
 import type { EdgeDeps } from './deps.js';
-import { createEdgeMetrics, registerQueueGauge } from './metrics.js';
+import { createEdgeMetrics, registerQueueGauge, registerQueuedBidsGauge } from './metrics.js';
 import { CatalogCache } from './services/cache.js';
 
 export interface RunningEdge {
@@ -58,6 +58,7 @@ export async function startEdge(config: Config, logger: Logger): Promise<Running
     state: { shuttingDown: false },
   };
   registerQueueGauge(metrics, deps.producer.queues);
+  registerQueuedBidsGauge(metrics, db);
   const app = createApp(deps);
   const limitRedis = createRedis(config, 'command', { connectionName: 'blytz-limits', enableAutoPipelining: true });
   limitRedis.on('error', (err) => redisError(err, { connection: 'limits' }));

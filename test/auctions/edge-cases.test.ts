@@ -14,6 +14,7 @@ import { recordBids } from '../../db/operations/auctions.js';
 import { BidIntake } from '../../edge/http/services/bid-intake.js';
 import { auctionStart } from '../../workers/handlers/auction-lifecycle.js';
 import { auctionStream } from '../../queues/streams.js';
+import { bidPartition } from '../../queues/names.js';
 import { publishEvents } from '../../lib/publisher.js';
 import { loadKeys, signAccessToken } from '../../lib/jwt.js';
 
@@ -249,6 +250,32 @@ test.serial('a scheduled auction whose bids are still queued can be cancelled: t
   const live = await liveAuction(sys, seller);
   await bid(sys, u, live.id, 1000);
   t.is((await sys.api.put(`/api/v1/auctions/${live.id}/cancel`, undefined, { token: seller.accessToken })).status, 409);
+});
+
+test.serial('metrics: bids queued per partition (edge, from Postgres), bids applied by result and reason, and bid-to-commit latency (worker)', async (t) => {
+  const sys = system();
+  const seller = await registerUser(sys, 'seller');
+  const [u1, u2] = [await registerUser(sys), await registerUser(sys)];
+  const a = await liveAuction(sys, seller, { startingPrice: 1000 });
+  const partition = String(bidPartition(a.id));
+  /** A sample's value in Prometheus text, 0 when absent. */
+  const sample = (text: string, name: string, labels: string) => {
+    const line = text.split('\n').find((l) => l.startsWith(labels ? `${name}{${labels}} ` : `${name} `));
+    return line ? Number(line.split(' ').pop()) : 0;
+  };
+  const queued = async () => sample((await sys.api.get('/metrics')).text, 'blytz_bids_queued', `partition="${partition}"`);
+  const applied = async (labels: string) => sample(await sys.workerCtx.metrics!.registry.metrics(), 'blytz_bids_applied_total', labels);
+  const latencyCount = async () => sample(await sys.workerCtx.metrics!.registry.metrics(), 'blytz_bid_commit_latency_seconds_count', '');
+
+  const before = { queued: await queued(), accepted: await applied('result="accepted",reason=""'), low: await applied('result="rejected",reason="bid_too_low"'), self: await applied('result="rejected",reason="self_bid"'), latency: await latencyCount() };
+  for (const [who, amount] of [[u1, 1000], [u2, 1000], [seller, 5000]] as const) t.is((await bid(sys, who, a.id, amount)).status, 202);
+  t.true((await queued()) >= before.queued + 3, 'three more bids queued in the auction\'s partition');
+  await bidDrain(sys.workerCtx, { auctionId: a.id, upTo: 0 });
+  t.true((await queued()) <= before.queued, 'applied: no longer queued');
+  t.is(await applied('result="accepted",reason=""'), before.accepted + 1);
+  t.is(await applied('result="rejected",reason="bid_too_low"'), before.low + 1);
+  t.is(await applied('result="rejected",reason="self_bid"'), before.self + 1);
+  t.is(await latencyCount(), before.latency + 3, 'a latency observed per bid');
 });
 
 test.serial('an empty stream (Redis wiped, or a first publish out of order) gets the auction\'s events back from the outbox', async (t) => {
