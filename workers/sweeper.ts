@@ -3,13 +3,15 @@
  * second (one worker process at a time, by a Redis lease) it:
  * - re-enqueues drains for partitions whose bids have waited too long (the job was
  *   lost: Redis wiped, or the edge could not enqueue);
- * - re-arms overdue timers (a close past its end, a start past its time);
+ * - re-creates every future timer's delayed job when Redis has lost them (a
+ *   marker key tells), and re-arms overdue timers (a close past its end, a start
+ *   past its time);
  * - publishes outbox events a crashed process left unpublished;
  * - re-applies the one-consumer-per-partition setting (a wiped Redis forgets it);
  * - once a minute, deletes Idempotency-Key records older than a day.
  * Everything it does is idempotent, so overlapping sweeps are harmless.
  */
-import { BID_PARTITIONS } from '../queues/names.js';
+import { BID_PARTITIONS, queuePrefix } from '../queues/names.js';
 import type { WorkerContext } from './context.js';
 import { publishBacklog } from '../lib/publisher.js';
 import { purgeExpiredKeys } from '../db/operations/idempotency.js';
@@ -21,6 +23,8 @@ export interface SweepReport {
   drains: number;
   closes: number;
   starts: number;
+  /** Future timers re-created after Redis lost them. */
+  rearmed: number;
   published: number;
 }
 
@@ -40,10 +44,54 @@ async function overdueTimers(ctx: WorkerContext, timer: keyof typeof TIMERS, sta
   return (rows as { id: string; at: string }[]).map((r) => ({ id: r.id, at: Number(r.at) }));
 }
 
+/** Set once every timer is armed; a wiped Redis loses it with the timers' jobs. */
+function armedKey(ctx: WorkerContext): string {
+  return `${queuePrefix(ctx.config.redis.prefix, 'auctions')}:timers-armed`;
+}
+
+/**
+ * Re-creates, from Postgres, the delayed jobs of every timer still to come (a
+ * scheduled start, a live auction's end) when Redis has lost them: its marker
+ * is gone (Redis wiped, or a new one). Otherwise they would fire only once
+ * overdue (below), seconds late: a start late by that much rejected the bids of
+ * its first seconds as auction_not_live. The marker is set first, so a wipe
+ * during the re-arm takes it away again and the next sweep re-arms; a re-arm
+ * that fails takes it down itself. Each job has its timer's id: one already
+ * there is not added twice. Returns how many were armed.
+ */
+export async function rearmTimers(ctx: WorkerContext): Promise<number> {
+  const key = armedKey(ctx);
+  if ((await ctx.redis.set(key, String(Date.now()), 'NX')) === null) return 0;
+  try {
+    let armed = 0;
+    let after = '00000000-0000-0000-0000-000000000000';
+    for (;;) {
+      const { rows } = await ctx.db.raw(
+        `select id, status, floor(extract(epoch from case when status = 'scheduled' then starts_at else ends_at end) * 1000)::bigint as at
+         from auctions
+         where id > ? and ((status = 'scheduled' and starts_at > clock_timestamp()) or (status = 'live' and ends_at > clock_timestamp()))
+         order by id limit 1000`,
+        [after],
+      );
+      for (const r of rows as { id: string; status: string; at: string }[]) {
+        const at = Number(r.at);
+        await ctx.producer.enqueue(r.status === 'scheduled' ? 'auction.start' : 'auction.close', { auctionId: r.id, at }, Math.max(0, at - Date.now()));
+        armed++;
+      }
+      if (rows.length < 1000) return armed;
+      after = rows[rows.length - 1].id;
+    }
+  } catch (err) {
+    await ctx.redis.del(key).catch(() => undefined);
+    throw err;
+  }
+}
+
 export async function sweepOnce(ctx: WorkerContext, staleMs = 2_000): Promise<SweepReport> {
   const stale = staleMs / 1000;
   // First: a wiped Redis forgot it, and a later step failing must not hold it back.
   await ctx.producer.limitBidPartitions();
+  const rearmed = await rearmTimers(ctx);
   // Per partition, the first queued bid (index order) that has waited too long:
   // one drain per partition is all a backlog needs (a drain takes its whole
   // partition), and a probe per partition costs the same whatever the backlog.
@@ -73,7 +121,7 @@ export async function sweepOnce(ctx: WorkerContext, staleMs = 2_000): Promise<Sw
     lastPurge = Date.now();
     for (let i = 0; i < 10 && (await purgeExpiredKeys(ctx.db, 5_000)) === 5_000; i++);
   }
-  return { drains: stuck.length, closes: overdue.length, starts: due.length, published: published.auctionEvents + published.userEvents };
+  return { drains: stuck.length, closes: overdue.length, starts: due.length, rearmed, published: published.auctionEvents + published.userEvents };
 }
 
 // Takes the lease if it is free or already ours, and extends it: one atomic step.
@@ -100,7 +148,7 @@ export function startSweeper(ctx: WorkerContext, intervalMs = 1_000): { stop: (r
       const mine = (await ctx.redis.eval(TAKE_LEASE, 1, lease, owner, intervalMs * 5)) === 1;
       if (!mine) return;
       const report = await sweepOnce(ctx);
-      if (report.drains || report.closes || report.starts || report.published) ctx.logger.info(report, 'sweeper recovered work');
+      if (report.drains || report.closes || report.starts || report.rearmed || report.published) ctx.logger.info(report, 'sweeper recovered work');
     } catch (err) {
       ctx.logger.warn({ err: (err as Error).message }, 'sweep failed');
     }

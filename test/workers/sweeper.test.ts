@@ -2,14 +2,14 @@
 import test from 'ava';
 import { randomUUID } from 'node:crypto';
 import { registerUser, useSystem } from '../helpers/system.js';
-import { insertLiveAuctions } from '../helpers/auctions.js';
+import { insertLiveAuctions, liveAuction, makeAuction } from '../helpers/auctions.js';
 import { recordBids } from '../../db/operations/auctions.js';
 import { BID_QUEUE_NAMES, bidPartition } from '../../queues/names.js';
 import { sweepOnce } from '../../workers/sweeper.js';
 
 const system = useSystem(test, { workers: false });
 
-test('a sweep enqueues one drain per partition with a bid queued past the grace period, and none for fresh bids', async (t) => {
+test.serial('a sweep enqueues one drain per partition with a bid queued past the grace period, and none for fresh bids', async (t) => {
   const sys = system();
   const seller = await registerUser(sys, 'seller');
   const bidder = await registerUser(sys);
@@ -35,4 +35,37 @@ test('a sweep enqueues one drain per partition with a bid queued past the grace 
   const added = (await waiting()).map((n, p) => n - before[p]!);
   t.is(report.drains, 2);
   t.deepEqual(added, BID_QUEUE_NAMES.map((_, p) => (p === p1 || p === p2 ? 1 : 0)), 'a drain each for p1 and p2 only');
+});
+
+test.serial('timers Redis lost are re-created from Postgres as delayed jobs at their own times, once', async (t) => {
+  const sys = system();
+  const seller = await registerUser(sys, 'seller');
+  const scheduled = await makeAuction(sys, seller, { startsAt: new Date(Date.now() + 3_600_000).toISOString(), durationSeconds: 3600 });
+  const live = await liveAuction(sys, seller, { durationSeconds: 3600 });
+  const liveRow = await sys.db('auctions').where({ id: live.id }).first();
+  const startAt = new Date(scheduled.startsAt).getTime();
+  const endAt = liveRow.ends_at.getTime();
+  const queue = sys.producer.queue('auctions');
+  const timers = async () => (await queue.getDelayed()).map((j) => j.id).filter((id) => id?.includes(scheduled.id) || id?.includes(live.id)).sort();
+  const expected = [`close-${live.id}-${endAt}`, `start-${scheduled.id}-${startAt}`].sort();
+  t.deepEqual(await timers(), expected, 'armed by the edge');
+  await sweepOnce(sys.workerCtx, 10_000); // sets the marker (re-arming what is there: no change)
+  t.deepEqual(await timers(), expected);
+
+  // Redis loses the auctions queue (and the marker with it), as a wipe would.
+  const prefix = `${sys.config.redis.prefix}:{auctions}`;
+  let cursor = '0';
+  do {
+    const [next, keys] = await sys.redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length) await sys.redis.del(...keys);
+  } while (cursor !== '0');
+  t.deepEqual(await timers(), []);
+
+  const report = await sweepOnce(sys.workerCtx, 10_000);
+  t.true(report.rearmed >= 2);
+  t.deepEqual(await timers(), expected, 'the same jobs, due at the same times');
+  const start = (await queue.getDelayed()).find((j) => j.id === `start-${scheduled.id}-${startAt}`)!;
+  t.true(Math.abs(start.timestamp + start.opts.delay! - startAt) < 5_000, 'fires at startsAt');
+  t.is((await sweepOnce(sys.workerCtx, 10_000)).rearmed, 0, 'the marker is back: nothing re-armed again');
 });
