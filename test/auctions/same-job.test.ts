@@ -44,6 +44,7 @@ test.serial('the same drain job run twice at once, both waiting for the lock: ev
   t.is(r.lost, 0);
   t.is(r.duplicated, 0);
   t.is(r.mismatched, 0);
+  t.log(`acknowledged ${acked.length}, accepted ${r.accepted}, lost ${r.lost}, duplicated ${r.duplicated}, replay mismatches ${r.mismatched}`);
 });
 
 test.serial('a verdict written for a bid that is no longer queued changes nothing (the write is a compare-and-set)', async (t) => {
