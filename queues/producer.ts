@@ -37,6 +37,23 @@ export class Producer {
     return q;
   }
 
+  /**
+   * Adds jobs of one queue in one round trip (addBulk), each as `enqueue` would
+   * (validated, its deterministic id, its delay). Returns their ids.
+   */
+  async enqueueMany<N extends JobName>(name: N, jobs: { data: JobPayloads[N]; delayMs: number }[]): Promise<string[]> {
+    if (jobs.length === 0) return [];
+    const queues = new Set(jobs.map((j) => JOB_QUEUE[name](j.data)));
+    if (queues.size !== 1) throw new Error(`enqueueMany: ${name} jobs for more than one queue`);
+    const entries = jobs.map(({ data, delayMs }) => {
+      const { error } = JOB_SCHEMAS[name].validate(data);
+      if (error) throw new Error(`invalid ${name} payload: ${error.message}`);
+      return { name, data, opts: { ...jobOptions(JOB_QUEUE[name](data)), jobId: JOB_ID[name](data), ...(delayMs > 0 ? { delay: delayMs } : {}) } };
+    });
+    await this.queue([...queues][0]!).addBulk(entries);
+    return entries.map((e) => e.opts.jobId);
+  }
+
   /** Adds the job; `delayMs` postpones it (timers). Returns the job id. */
   async enqueue<N extends JobName>(name: N, data: JobPayloads[N], delayMs = 0): Promise<string> {
     const { error } = JOB_SCHEMAS[name].validate(data);

@@ -44,45 +44,69 @@ async function overdueTimers(ctx: WorkerContext, timer: keyof typeof TIMERS, sta
   return (rows as { id: string; at: string }[]).map((r) => ({ id: r.id, at: Number(r.at) }));
 }
 
-/** Set once every timer is armed; a wiped Redis loses it with the timers' jobs. */
+/** Marks every timer armed ("done"); a wiped Redis loses it with the timers' jobs. */
 function armedKey(ctx: WorkerContext): string {
   return `${queuePrefix(ctx.config.redis.prefix, 'auctions')}:timers-armed`;
 }
+
+/** How long a re-arm holds the marker without renewing it (a process that died mid-way lets it go). */
+const ARMING_MS = 60_000;
+// KEYS[1]: the marker. ARGV[1]: this re-arm's token; ARGV[2]: "renew", "done" or "release".
+const ARMING = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[2] == 'renew' then redis.call('PEXPIRE', KEYS[1], ${ARMING_MS})
+elseif ARGV[2] == 'done' then redis.call('SET', KEYS[1], 'done')
+else redis.call('DEL', KEYS[1]) end
+return 1`;
 
 /**
  * Re-creates, from Postgres, the delayed jobs of every timer still to come (a
  * scheduled start, a live auction's end) when Redis has lost them: its marker
  * is gone (Redis wiped, or a new one). Otherwise they would fire only once
  * overdue (below), seconds late: a start late by that much rejected the bids of
- * its first seconds as auction_not_live. The marker is set first, so a wipe
- * during the re-arm takes it away again and the next sweep re-arms; a re-arm
- * that fails takes it down itself. Each job has its timer's id: one already
- * there is not added twice. Returns how many were armed.
+ * its first seconds as auction_not_live. The marker is claimed first with this
+ * re-arm's token and an expiry it renews page by page, and set to "done" only if
+ * still its own: a wipe during the re-arm takes it away (the next sweep re-arms),
+ * and a process that dies mid-way lets it lapse (a later sweep re-arms). Each job
+ * has its timer's id: one already there is not added twice. Returns how many were
+ * armed.
  */
-export async function rearmTimers(ctx: WorkerContext): Promise<number> {
+export async function rearmTimers(ctx: WorkerContext, pageSize = 1_000): Promise<number> {
   const key = armedKey(ctx);
-  if ((await ctx.redis.set(key, String(Date.now()), 'NX')) === null) return 0;
+  const token = `arming:${process.pid}:${Date.now()}:${Math.random().toString(36).slice(2)}`;
+  if ((await ctx.redis.set(key, token, 'PX', ARMING_MS, 'NX')) === null) return 0;
   try {
     let armed = 0;
-    let after = '00000000-0000-0000-0000-000000000000';
-    for (;;) {
-      const { rows } = await ctx.db.raw(
-        `select id, status, floor(extract(epoch from case when status = 'scheduled' then starts_at else ends_at end) * 1000)::bigint as at
-         from auctions
-         where id > ? and ((status = 'scheduled' and starts_at > clock_timestamp()) or (status = 'live' and ends_at > clock_timestamp()))
-         order by id limit 1000`,
-        [after],
-      );
-      for (const r of rows as { id: string; status: string; at: string }[]) {
-        const at = Number(r.at);
-        await ctx.producer.enqueue(r.status === 'scheduled' ? 'auction.start' : 'auction.close', { auctionId: r.id, at }, Math.max(0, at - Date.now()));
-        armed++;
+    for (const [timer, status, column] of [
+      ['auction.start', 'scheduled', 'starts_at'],
+      ['auction.close', 'live', 'ends_at'],
+    ] as const) {
+      // Page by page along the column's time, each status on its own.
+      let after = 0;
+      let afterId = '00000000-0000-0000-0000-000000000000';
+      for (;;) {
+        const { rows } = await ctx.db.raw(
+          `select id, floor(extract(epoch from ??) * 1000)::bigint as at from auctions
+           where status = ? and ?? > clock_timestamp() and (floor(extract(epoch from ??) * 1000)::bigint, id) > (?, ?)
+           order by 2, id limit ?`,
+          [column, status, column, column, after, afterId, pageSize],
+        );
+        const page = (rows as { id: string; at: string }[]).map((r) => ({ id: r.id, at: Number(r.at) }));
+        await ctx.producer.enqueueMany(
+          timer,
+          page.map((r) => ({ data: { auctionId: r.id, at: r.at }, delayMs: Math.max(0, r.at - Date.now()) })),
+        );
+        armed += page.length;
+        if (page.length < pageSize) break;
+        after = page[page.length - 1]!.at;
+        afterId = page[page.length - 1]!.id;
+        if ((await ctx.redis.eval(ARMING, 1, key, token, 'renew')) !== 1) return armed; // wiped meanwhile: the next sweep starts over
       }
-      if (rows.length < 1000) return armed;
-      after = rows[rows.length - 1].id;
     }
+    await ctx.redis.eval(ARMING, 1, key, token, 'done');
+    return armed;
   } catch (err) {
-    await ctx.redis.del(key).catch(() => undefined);
+    await ctx.redis.eval(ARMING, 1, key, token, 'release').catch(() => undefined);
     throw err;
   }
 }
@@ -91,7 +115,6 @@ export async function sweepOnce(ctx: WorkerContext, staleMs = 2_000): Promise<Sw
   const stale = staleMs / 1000;
   // First: a wiped Redis forgot it, and a later step failing must not hold it back.
   await ctx.producer.limitBidPartitions();
-  const rearmed = await rearmTimers(ctx);
   // Per partition, the first queued bid (index order) that has waited too long:
   // one drain per partition is all a backlog needs (a drain takes its whole
   // partition), and a probe per partition costs the same whatever the backlog.
@@ -115,6 +138,8 @@ export async function sweepOnce(ctx: WorkerContext, staleMs = 2_000): Promise<Sw
   for (const r of overdue) await ctx.producer.enqueue('auction.close', { auctionId: r.id, at: r.at, retry: Date.now() });
   const due = await overdueTimers(ctx, 'start', stale);
   for (const r of due) await ctx.producer.enqueue('auction.start', { auctionId: r.id, at: r.at, retry: Date.now() });
+  // After the drains and the overdue timers: after a wipe, those are what is late.
+  const rearmed = await rearmTimers(ctx);
   const published = await publishBacklog(ctx.db, ctx.redis, ctx.config, staleMs);
   // Idempotency-Key records past their day, once a minute (up to 50,000 a minute).
   if (Date.now() - lastPurge >= 60_000) {

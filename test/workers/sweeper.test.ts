@@ -5,7 +5,7 @@ import { registerUser, useSystem } from '../helpers/system.js';
 import { insertLiveAuctions, liveAuction, makeAuction } from '../helpers/auctions.js';
 import { recordBids } from '../../db/operations/auctions.js';
 import { BID_QUEUE_NAMES, bidPartition } from '../../queues/names.js';
-import { sweepOnce } from '../../workers/sweeper.js';
+import { rearmTimers, sweepOnce } from '../../workers/sweeper.js';
 
 const system = useSystem(test, { workers: false });
 
@@ -54,18 +54,35 @@ test.serial('timers Redis lost are re-created from Postgres as delayed jobs at t
 
   // Redis loses the auctions queue (and the marker with it), as a wipe would.
   const prefix = `${sys.config.redis.prefix}:{auctions}`;
-  let cursor = '0';
-  do {
-    const [next, keys] = await sys.redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) await sys.redis.del(...keys);
-  } while (cursor !== '0');
+  const dropAuctionsQueue = async () => {
+    let cursor = '0';
+    do {
+      const [next, keys] = await sys.redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length) await sys.redis.del(...keys);
+    } while (cursor !== '0');
+  };
+  await dropAuctionsQueue();
   t.deepEqual(await timers(), []);
+
+  // A re-arm that died mid-way (its marker claimed, never finished) holds others
+  // off only until its claim lapses.
+  const marker = `${prefix}:timers-armed`;
+  await sys.redis.set(marker, 'arming:a-dead-process', 'PX', 400);
+  t.is((await sweepOnce(sys.workerCtx, 10_000)).rearmed, 0, 'another re-arm holds the marker');
+  await new Promise((r) => setTimeout(r, 500));
 
   const report = await sweepOnce(sys.workerCtx, 10_000);
   t.true(report.rearmed >= 2);
   t.deepEqual(await timers(), expected, 'the same jobs, due at the same times');
   const start = (await queue.getDelayed()).find((j) => j.id === `start-${scheduled.id}-${startAt}`)!;
   t.true(Math.abs(start.timestamp + start.opts.delay! - startAt) < 5_000, 'fires at startsAt');
+  t.is(await sys.redis.get(marker), 'done');
+  t.is(await sys.redis.pttl(marker), -1, 'done for good (until Redis loses it)');
   t.is((await sweepOnce(sys.workerCtx, 10_000)).rearmed, 0, 'the marker is back: nothing re-armed again');
+
+  // Page by page (a page of one here): every timer, each once.
+  await dropAuctionsQueue();
+  t.true((await rearmTimers(sys.workerCtx, 1)) >= 2);
+  t.deepEqual(await timers(), expected);
 });
