@@ -6,7 +6,7 @@ import test from 'ava';
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import { registerUser, useSystem } from '../helpers/system.js';
-import { bid, liveAuction, makeAuction } from '../helpers/auctions.js';
+import { bid, liveAuction, makeAuction, waitFor } from '../helpers/auctions.js';
 import { applyQueued, bidDrain, closeIfDue, publishOutbox } from '../../workers/handlers/bid-drain.js';
 import { endEarlyTx, startAuctionTx } from '../../db/operations/lifecycle.js';
 import { deleteBan, upsertBan } from '../../db/operations/chat.js';
@@ -269,9 +269,11 @@ test.serial('metrics: bids queued per partition (edge, from Postgres), bids appl
 
   const before = { queued: await queued(), accepted: await applied('result="accepted",reason=""'), low: await applied('result="rejected",reason="bid_too_low"'), self: await applied('result="rejected",reason="self_bid"'), latency: await latencyCount() };
   for (const [who, amount] of [[u1, 1000], [u2, 1000], [seller, 5000]] as const) t.is((await bid(sys, who, a.id, amount)).status, 202);
-  t.true((await queued()) >= before.queued + 3, 'three more bids queued in the auction\'s partition');
+  // Counted at most every 5 s: polled until the count is new.
+  const whenQueued = (test: (n: number) => boolean) => waitFor(async () => { const n = await queued(); return test(n) ? n : undefined; }, 15_000, 'blytz_bids_queued');
+  t.true((await whenQueued((n) => n >= before.queued + 3)) >= before.queued + 3, 'three more bids queued in the auction\'s partition');
   await bidDrain(sys.workerCtx, { auctionId: a.id, upTo: 0 });
-  t.true((await queued()) <= before.queued, 'applied: no longer queued');
+  t.true((await whenQueued((n) => n <= before.queued)) <= before.queued, 'applied: no longer queued');
   t.is(await applied('result="accepted",reason=""'), before.accepted + 1);
   t.is(await applied('result="rejected",reason="bid_too_low"'), before.low + 1);
   t.is(await applied('result="rejected",reason="self_bid"'), before.self + 1);
