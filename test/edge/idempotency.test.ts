@@ -137,7 +137,8 @@ test('a claim left by a request that died is taken over after a minute; records 
   t.is(first.status, 201);
   // Expiry: a day-old record is gone and its key free again.
   await sys.db('idempotent_requests').where({ user_id: seller.id, key }).update({ created_at: sys.db.raw("clock_timestamp() - interval '25 hours'") });
-  t.true((await purgeExpiredKeys(sys.db)) >= 1);
+  // (This system's own sweeper may purge it first: the record's absence is what counts.)
+  await purgeExpiredKeys(sys.db);
   t.is(await sys.db('idempotent_requests').where({ user_id: seller.id, key }).first(), undefined);
 });
 
