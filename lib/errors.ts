@@ -86,19 +86,20 @@ export function fromPostgres(err: unknown): AppError | null {
   }
 }
 
-/** Socket errors of a connection to the database that cannot be made or was lost. */
-const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+/** Socket error codes of a connection that cannot be made or was lost (to Postgres or Redis). */
+export const SOCKET_ERROR_CODES: ReadonlySet<string> = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
 
 /**
- * True for a database that is down, restarting or out of connections: the
- * client may retry. (A socket error is taken as the database's: it is the only
- * server the request paths reach that throws them as they are; Redis's failures
- * come as ioredis's own errors, mapped where they are caught.) Postgres's class 08 (connection exception), 57P01-57P03 (a
+ * True for a database that is down, restarting or out of connections, which a
+ * client may retry: Postgres's class 08 (connection exception), 57P01-57P03 (a
  * server shutting down or starting), 53300 (too many connections), a socket
- * error, and node-postgres's own messages for a connection ended under it.
+ * error, and node-postgres's own messages for a connection ended under it. (A
+ * socket error is taken as the database's: it is the only server the request
+ * paths reach that throws them as they are; Redis's failures come as ioredis's
+ * own errors, mapped where they are caught.)
  */
 function lostConnection(code: unknown, message: unknown): boolean {
   // 08P01 (protocol violation) is in class 08 but a bug, not an outage: a retry fails alike.
-  if (typeof code === 'string' && ((code.startsWith('08') && code !== '08P01') || ['57P01', '57P02', '57P03', '53300'].includes(code) || SOCKET_CODES.has(code))) return true;
+  if (typeof code === 'string' && ((code.startsWith('08') && code !== '08P01') || ['57P01', '57P02', '57P03', '53300'].includes(code) || SOCKET_ERROR_CODES.has(code))) return true;
   return typeof message === 'string' && /^Connection terminated|^Client has encountered a connection error|^Connection ended unexpectedly/.test(message);
 }

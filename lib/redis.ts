@@ -1,6 +1,7 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Config } from './env.js';
 import type { Logger } from './logger.js';
+import { SOCKET_ERROR_CODES } from './errors.js';
 
 export type { Redis };
 
@@ -143,7 +144,7 @@ export function closeForGood(redis: Redis): void {
 export function isConnectionError(err: Error): boolean {
   const code = (err as NodeJS.ErrnoException).code;
   return (
-    (typeof code === 'string' && ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN'].includes(code)) ||
+    (typeof code === 'string' && SOCKET_ERROR_CODES.has(code)) ||
     /^Connection is closed|^connect ETIMEDOUT|^no answer from Redis/.test(err.message)
   );
 }

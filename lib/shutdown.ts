@@ -66,3 +66,13 @@ export function installShutdown(
   process.on('SIGINT', onSignal);
   return () => shutdown();
 }
+
+/**
+ * SHUTDOWN_DELAY_MS of a listening role: it keeps serving, with /readyz at 503
+ * (the caller's flag, set before), while a load balancer takes it out of rotation.
+ */
+export async function shutdownDelay(logger: Logger, ms: number): Promise<void> {
+  if (ms <= 0) return;
+  logger.info({ ms }, 'not ready; still serving until the shutdown delay ends');
+  await new Promise((r) => setTimeout(r, ms));
+}

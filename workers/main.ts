@@ -98,7 +98,6 @@ try {
   // Decided once, at the start (a blip later must not make a healthy worker
   // abandon its jobs in flight), allowing a reconnect in progress 2 s.
   let redisOk = true;
-  const redisUp = () => redisOk;
   installShutdown(logger, config.shutdownGraceMs, [
     // Drains in flight stop after their current round (and hand over), so closing the workers does not wait for up to MAX_ROUNDS rounds.
     { name: 'drains', run: () => stopping.abort() },
@@ -110,13 +109,13 @@ try {
         if (!redisOk) logger.warn('Redis is not answering: its connections are dropped, not closed; jobs in flight run again once it is back');
       },
     },
-    { name: 'sweeper', run: () => sweeper.stop(redisUp()) },
+    { name: 'sweeper', run: () => sweeper.stop(redisOk) },
     // Worker.close waits for the jobs in flight to finish, then releases its connection.
-    { name: 'workers', run: () => (redisUp() ? running.close() : running.abandon()) },
+    { name: 'workers', run: () => (redisOk ? running.close() : running.abandon()) },
     // The last drains' publish marks, recorded in the background (bid-drain.ts).
     { name: 'drain marks', run: () => settleDrains(ctx) },
-    { name: 'queues', run: () => (redisUp() ? producer.close() : undefined) },
-    { name: 'redis', run: () => (redisUp() ? within(1_000, () => redis.quit()).catch(() => closeForGood(redis)) : closeForGood(redis)) },
+    { name: 'queues', run: () => (redisOk ? producer.close() : undefined) },
+    { name: 'redis', run: () => (redisOk ? within(1_000, () => redis.quit()).catch(() => closeForGood(redis)) : closeForGood(redis)) },
     { name: 'postgres', run: () => db.destroy() },
   ], () => !redisOk);
   logger.info({ queues: queues.length, port }, 'workers started');

@@ -11,6 +11,7 @@ import { createApp } from './app.js';
 import { createBidFastPath } from './fast-bids.js';
 import { answerProtocolErrors } from './protocol-errors.js';
 import { within } from '../../lib/within.js';
+import { shutdownDelay } from '../../lib/shutdown.js';
 import type { EdgeDeps } from './deps.js';
 import { createEdgeMetrics, registerQueueGauge, registerQueuedBidsGauge } from './metrics.js';
 import { CatalogCache } from './services/cache.js';
@@ -101,10 +102,7 @@ export async function startEdge(config: Config, logger: Logger): Promise<Running
       deps.state.shuttingDown = true;
       // Still serving, /readyz 503, until the load balancer has taken this
       // instance out (SHUTDOWN_DELAY_MS); answers meanwhile close their connection.
-      if (config.shutdownDelayMs > 0) {
-        logger.info({ ms: config.shutdownDelayMs }, 'not ready; still serving until the shutdown delay ends');
-        await new Promise((r) => setTimeout(r, config.shutdownDelayMs));
-      }
+      await shutdownDelay(logger, config.shutdownDelayMs);
       for (const res of open) if (!res.headersSent) res.setHeader('Connection', 'close');
       const drained = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();

@@ -24,6 +24,7 @@ import type { Logger } from '../../lib/logger.js';
 import { closeForGood, connectionErrorLog, createRedis, waitForRedis, type Redis } from '../../lib/redis.js';
 import { readiness } from '../../lib/readiness.js';
 import { within } from '../../lib/within.js';
+import { shutdownDelay } from '../../lib/shutdown.js';
 import { loadKeys, verifyAccessToken, type AccessClaims } from '../../lib/jwt.js';
 import { createDb } from '../../db/client.js';
 import { endedSessions } from '../../db/operations/refresh-tokens.js';
@@ -554,10 +555,7 @@ export async function startBroadcaster(config: Config, logger: Logger): Promise<
     (closing ??= (async () => {
       // Still serving, /readyz 503, until the load balancer has taken this instance out.
       draining = true;
-      if (config.shutdownDelayMs > 0) {
-        logger.info({ ms: config.shutdownDelayMs }, 'not ready; still serving until the shutdown delay ends');
-        await new Promise((r) => setTimeout(r, config.shutdownDelayMs));
-      }
+      await shutdownDelay(logger, config.shutdownDelayMs);
       stopping = true;
       clearInterval(viewersTimer);
       // A check in flight is not waited for (its query may wait on a silent
