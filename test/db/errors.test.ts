@@ -52,9 +52,13 @@ test('a database gone or going is 503 service_unavailable; a protocol violation 
   // A real admin shutdown of this session's backend: 57P01 on the next statement.
   const victim = createDb(testConfig(), { database: 'postgres', poolMax: 1 });
   try {
-    const pid = (await victim.raw('select pg_backend_pid() as pid')).rows[0].pid;
+    // On a connection held in a transaction: an idle pooled one could be dropped
+    // and replaced before the next statement, which would then succeed.
+    const trx = await victim.transaction();
+    const pid = (await trx.raw('select pg_backend_pid() as pid')).rows[0].pid;
     await db.raw('select pg_terminate_backend(?)', [pid]);
-    const err = await victim.raw('select 1').then(() => undefined, (e: unknown) => e);
+    const err = await trx.raw('select 1').then(() => undefined, (e: unknown) => e);
+    await trx.rollback().catch(() => undefined);
     t.truthy(err, 'the terminated session fails');
     t.is(fromPostgres(err)?.code, 'service_unavailable', String((err as Error).message));
   } finally {
